@@ -1,0 +1,145 @@
+//! The `preheat` command line.
+
+use crate::config::Config;
+use crate::exit;
+use crate::output;
+use crate::plan;
+use crate::procfile::{Procfile, RELEASE_LINE};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "preheat",
+    version,
+    about = "Release phase that a deploy can trust: migrate, prime, then warm every web process before users arrive.",
+    long_about = None,
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the [[migrate]] then [[prime]] steps and schedule the warm-up (the Procfile `release:` entry)
+    Release {
+        /// App directory holding preheat.toml
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Validate preheat.toml and print the plan that `release` would run
+    Check {
+        /// App directory holding preheat.toml
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Warm up a running web process now with the configured requests
+    Warm {
+        /// Warm http://127.0.0.1:PORT
+        #[arg(long, conflicts_with = "url")]
+        port: Option<u16>,
+        /// Warm this base URL
+        #[arg(long)]
+        url: Option<String>,
+        /// Boot mode, as the exec.d program starts it: wait for $PORT, warm, never fail
+        #[arg(long, conflicts_with_all = ["port", "url"])]
+        boot: bool,
+        /// App directory holding preheat.toml
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Wait through the Platform API until VERSION is live on all web dynos, warm it, and notify
+    AwaitLive {
+        /// Release version, like 42 or v42 (default: $HEROKU_RELEASE_VERSION)
+        version: Option<String>,
+        /// Heroku app name (default: $HEROKU_APP_NAME)
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Restart dynos at a time you choose (for Heroku Scheduler)
+    Restart {
+        /// Restart one dyno at a time, waiting until each is up and warm
+        #[arg(long)]
+        rolling: bool,
+        /// Process type to restart
+        #[arg(long = "type", default_value = "web")]
+        process_type: String,
+        /// Heroku app name (default: $HEROKU_APP_NAME)
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Rehearse a deploy locally: release steps, then N local dynos that warm themselves
+    Rehearse {
+        /// App directory
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Number of local web dynos
+        #[arg(long, default_value_t = 2)]
+        dynos: u16,
+        /// Also boot without warm-up and compare first-request latency
+        #[arg(long)]
+        compare: bool,
+    },
+}
+
+/// Entry point of the `preheat` binary.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version are not errors.
+            let code = if error.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = error.print();
+            return exit::code(code);
+        }
+    };
+    let code = match cli.command {
+        Command::Release { .. } => not_built("release"),
+        Command::Check { dir } => check(&dir),
+        Command::Warm { .. } => not_built("warm"),
+        Command::AwaitLive { .. } => not_built("await-live"),
+        Command::Restart { .. } => not_built("restart"),
+        Command::Rehearse { .. } => not_built("rehearse"),
+    };
+    exit::code(code)
+}
+
+fn not_built(name: &str) -> u8 {
+    output::error(&format!(
+        "`preheat {name}` is not built yet.\n\nThis version of preheat only provides `preheat check`."
+    ));
+    exit::USAGE
+}
+
+fn check(dir: &std::path::Path) -> u8 {
+    output::header("preheat check");
+    let config = match Config::load_dir(dir) {
+        Ok(config) => config,
+        Err(error) => {
+            output::error(&format!("Invalid preheat.toml\n\n{error}"));
+            return exit::USAGE;
+        }
+    };
+    plan::print(&config);
+    match Procfile::read(dir) {
+        Ok(Some(procfile)) if procfile.release_runs_preheat() => {
+            output::bullet("Procfile runs `preheat release` in release phase");
+        }
+        Ok(_) => output::warning(&format!(
+            "The Procfile has no `release:` entry that runs preheat. Add:\n\n    {RELEASE_LINE}\n"
+        )),
+        Err(error) => {
+            output::error(&error.to_string());
+            return exit::USAGE;
+        }
+    }
+    output::bullet("preheat.toml is valid");
+    exit::OK
+}

@@ -1,0 +1,22 @@
+//! preheat: a release phase that a deploy can trust.
+//!
+//! The buildpack (`src/main.rs`) and the `preheat` binary share this library,
+//! so the build-time check of `preheat.toml` is the release-time check.
+
+pub mod buildpack;
+pub mod cli;
+
+mod config;
+mod duration;
+mod exit;
+mod output;
+mod plan;
+mod procfile;
+mod redact;
+mod template;
+
+// Dev-dependencies that only the integration tests use.
+#[cfg(test)]
+use libcnb_test as _;
+#[cfg(test)]
+use tempfile as _;

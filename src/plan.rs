@@ -1,0 +1,138 @@
+//! The release plan, as `preheat check` and the buildpack's build print it.
+
+use crate::config::{Action, Config, Phase, Step};
+use crate::duration::Span;
+use crate::output;
+
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+pub(crate) fn describe_step(step: &Step) -> String {
+    let mut text = match &step.action {
+        Action::Command(run) => format!("{}: `{}`", step.name, shorten(run, 60)),
+        Action::Http(http) => {
+            let mut text = format!(
+                "{}: {} {} (expect {}",
+                step.name,
+                http.method.as_str(),
+                http.url.raw(),
+                http.expect
+            );
+            if http.retries > 0 {
+                text.push_str(&format!(", {} retries", http.retries));
+            }
+            text.push(')');
+            text
+        }
+    };
+    let mut notes = Vec::new();
+    if let Some(timeout) = step.timeout {
+        notes.push(format!("timeout {}", Span(timeout)));
+    }
+    if !step.only_if_env.is_empty() {
+        notes.push(format!("only if {} set", step.only_if_env.join(", ")));
+    }
+    if !step.required {
+        notes.push("optional".to_string());
+    }
+    if !notes.is_empty() {
+        text.push_str(&format!(" [{}]", notes.join("; ")));
+    }
+    text
+}
+
+/// One line that says what the boot warm-up will do.
+pub(crate) fn describe_warmup(config: &Config) -> String {
+    let warmup = &config.warmup;
+    if !warmup.enabled {
+        return "off ([warmup] enabled = false)".to_string();
+    }
+    let requests: Vec<String> = warmup
+        .requests
+        .iter()
+        .map(|r| {
+            if r.method == crate::config::Method::Get {
+                r.path.clone()
+            } else {
+                format!("{} {}", r.method.as_str(), r.path)
+            }
+        })
+        .collect();
+    format!(
+        "{} on every web process at boot; {} round{}, {} at once, gives up after {}",
+        requests.join(", "),
+        warmup.rounds,
+        if warmup.rounds == 1 { "" } else { "s" },
+        warmup.concurrency,
+        Span(warmup.deadline)
+    )
+}
+
+/// Prints the plan as bullets.
+pub(crate) fn print(config: &Config) {
+    match &config.source {
+        Some(_) => output::bullet("Release plan (preheat.toml)"),
+        None => output::bullet("Release plan (no preheat.toml: the defaults)"),
+    }
+    output::sub_bullet(&format!(
+        "Deadline: {} for the whole release phase",
+        Span(config.release.deadline.get())
+    ));
+    for phase in [Phase::Migrate, Phase::Prime] {
+        let steps = config.steps(phase);
+        let title = match phase {
+            Phase::Migrate => "Migrations",
+            Phase::Prime => "Priming",
+        };
+        if steps.is_empty() {
+            output::sub_bullet(&format!("{title}: none"));
+        }
+        for (i, step) in steps.iter().enumerate() {
+            output::sub_bullet(&format!(
+                "{title} {}/{}: {}",
+                i + 1,
+                steps.len(),
+                describe_step(step)
+            ));
+        }
+    }
+    output::sub_bullet(&format!("Warm-up: {}", describe_warmup(config)));
+    if let Some(notify) = &config.notify {
+        output::sub_bullet(&format!(
+            "Notify: POST to {} when the release is live and warm",
+            notify.webhook.raw()
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorten_keeps_short_text_and_cuts_long_text() {
+        assert_eq!(shorten("rake  db:migrate", 40), "rake db:migrate");
+        assert_eq!(shorten("abcdefghij", 5), "abcd…");
+    }
+
+    #[test]
+    fn describes_steps_and_warmup() {
+        let config = Config::parse(
+            "[[migrate]]\nname = \"schema\"\nrun = \"rake db:migrate\"\ntimeout = \"30m\"\nonly_if_env = [\"DATABASE_URL\"]\n[warmup]\npaths = [\"/\", \"/dashboard\"]\n",
+            std::path::Path::new("preheat.toml"),
+        )
+        .expect("valid");
+        assert_eq!(
+            describe_step(&config.migrate[0]),
+            "schema: `rake db:migrate` [timeout 30m; only if DATABASE_URL set]"
+        );
+        assert!(describe_warmup(&config).starts_with("/, /dashboard on every web process"));
+    }
+}

@@ -1,0 +1,149 @@
+//! Just enough of the Procfile: its entries, and whether `release:` runs preheat.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub(crate) const RELEASE_LINE: &str = "release: preheat release";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Procfile {
+    pub(crate) entries: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub(crate) enum ProcfileError {
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        text: String,
+    },
+}
+
+impl fmt::Display for ProcfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcfileError::Read { path, source } => write!(
+                f,
+                "Could not read {}: {source}\n\nMake sure the Procfile is a readable UTF-8 text file.",
+                path.display()
+            ),
+            ProcfileError::BadLine { path, line, text } => write!(
+                f,
+                "{}:{line}: `{text}` is not a Procfile entry\n\nEach line must look like `name: command`, for example `web: bin/server` or `{RELEASE_LINE}`.",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProcfileError {}
+
+impl Procfile {
+    /// Reads `<dir>/Procfile`; `Ok(None)` when there is none.
+    pub(crate) fn read(dir: &Path) -> Result<Option<Self>, ProcfileError> {
+        let path = dir.join("Procfile");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text, &path).map(Some),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ProcfileError::Read { path, source }),
+        }
+    }
+
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Self, ProcfileError> {
+        let mut entries = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let bad = || ProcfileError::BadLine {
+                path: path.to_path_buf(),
+                line: index + 1,
+                text: trimmed.to_string(),
+            };
+            let (name, command) = trimmed.split_once(':').ok_or_else(bad)?;
+            let name = name.trim();
+            let command = command.trim();
+            let valid_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name || command.is_empty() {
+                return Err(bad());
+            }
+            entries.push((name.to_string(), command.to_string()));
+        }
+        Ok(Self { entries })
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+    }
+
+    /// Whether the `release:` entry invokes the `preheat` binary.
+    pub(crate) fn release_runs_preheat(&self) -> bool {
+        self.get("release").is_some_and(runs_preheat)
+    }
+}
+
+fn runs_preheat(command: &str) -> bool {
+    command
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')'))
+        .any(|word| word.rsplit('/').next() == Some("preheat"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Procfile, ProcfileError> {
+        Procfile::parse(text, Path::new("Procfile"))
+    }
+
+    #[test]
+    fn finds_release_that_runs_preheat() {
+        let p = parse("web: bin/web\nrelease: preheat release\n").expect("valid");
+        assert_eq!(p.get("web"), Some("bin/web"));
+        assert!(p.release_runs_preheat());
+        assert!(
+            parse("release: ./bin/x && /layers/p/bin/preheat release")
+                .expect("valid")
+                .release_runs_preheat()
+        );
+    }
+
+    #[test]
+    fn other_release_commands_do_not_count() {
+        assert!(
+            !parse("release: rake db:migrate")
+                .expect("valid")
+                .release_runs_preheat()
+        );
+        assert!(
+            !parse("web: preheat-ish")
+                .expect("valid")
+                .release_runs_preheat()
+        );
+        assert!(
+            !parse("# release: preheat release\nweb: x")
+                .expect("valid")
+                .release_runs_preheat()
+        );
+    }
+
+    #[test]
+    fn bad_line_is_named() {
+        let err = parse("web: x\nthis is not an entry\n").expect_err("bad");
+        assert!(
+            err.to_string()
+                .starts_with("Procfile:2: `this is not an entry`")
+        );
+    }
+}
