@@ -101,7 +101,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Release { .. } => not_built("release"),
+        Command::Release { dir } => crate::release::run(&dir),
         Command::Check { dir } => check(&dir),
         Command::Warm { .. } => not_built("warm"),
         Command::AwaitLive { .. } => not_built("await-live"),

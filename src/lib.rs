@@ -9,10 +9,15 @@ pub mod cli;
 mod config;
 mod duration;
 mod exit;
+mod httpstep;
 mod output;
 mod plan;
+mod process;
 mod procfile;
 mod redact;
+mod release;
+mod signals;
+mod skip;
 mod template;
 
 // Dev-dependencies that only the integration tests use.

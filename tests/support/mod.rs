@@ -2,6 +2,7 @@
 //! and runners that invoke `bin/detect` and `bin/build` as the CNB lifecycle does.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -151,4 +152,143 @@ pub(crate) fn example_dir() -> PathBuf {
 /// Runs the installed `preheat` binary built by cargo.
 pub(crate) fn preheat() -> Command {
     Command::new(env!("CARGO_BIN_EXE_preheat"))
+}
+
+/// A request as the test server saw it.
+#[derive(Clone, Debug)]
+pub(crate) struct Seen {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+    pub(crate) at: std::time::Instant,
+}
+
+impl Seen {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response the test server sends: status, headers, body.
+pub(crate) type Reply = (u16, Vec<(&'static str, String)>, String);
+
+/// A real HTTP server on 127.0.0.1 that records every request and answers
+/// through `handler(request, index)`.
+pub(crate) struct HttpServer {
+    pub(crate) port: u16,
+    pub(crate) seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    server: std::sync::Arc<tiny_http::Server>,
+}
+
+impl HttpServer {
+    pub(crate) fn start(handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Self {
+        let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+        let port = server.server_addr().to_ip().expect("ip addr").port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let handler = std::sync::Arc::new(handler);
+        {
+            let server = std::sync::Arc::clone(&server);
+            let seen = std::sync::Arc::clone(&seen);
+            std::thread::spawn(move || {
+                for mut request in server.incoming_requests() {
+                    let mut body = String::new();
+                    let _ = request.as_reader().read_to_string(&mut body);
+                    let record = Seen {
+                        method: request.method().as_str().to_string(),
+                        path: request.url().to_string(),
+                        headers: request
+                            .headers()
+                            .iter()
+                            .map(|h| {
+                                (
+                                    h.field.as_str().as_str().to_string(),
+                                    h.value.as_str().to_string(),
+                                )
+                            })
+                            .collect(),
+                        body,
+                        at: std::time::Instant::now(),
+                    };
+                    let index = {
+                        let mut list = seen.lock().expect("lock");
+                        list.push(record.clone());
+                        list.len() - 1
+                    };
+                    let handler = std::sync::Arc::clone(&handler);
+                    std::thread::spawn(move || {
+                        let (status, headers, body) = handler(&record, index);
+                        let mut response =
+                            tiny_http::Response::from_string(body).with_status_code(status);
+                        for (name, value) in headers {
+                            if let Ok(header) =
+                                tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+                            {
+                                response.add_header(header);
+                            }
+                        }
+                        let _ = request.respond(response);
+                    });
+                }
+            });
+        }
+        Self { port, seen, server }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub(crate) fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+/// Pids of live processes whose command line contains `marker`.
+pub(crate) fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+        if !zombie && String::from_utf8_lossy(&cmdline).contains(marker) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Waits up to `limit` for `check` to hold.
+pub(crate) fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < until {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    check()
+}
+
+/// A marker unique to one test, to find its processes.
+pub(crate) fn marker(name: &str) -> String {
+    format!("preheat-test-{name}-{}", std::process::id())
 }

@@ -1,0 +1,265 @@
+//! `http = {…}` prime steps: one request, retried with backoff on connection
+//! errors, 5xx and 429, honouring `Retry-After`.
+
+use crate::config::HttpStep;
+use crate::duration::human;
+use crate::output;
+use crate::redact;
+use crate::signals;
+use crate::template::MissingVar;
+use std::fmt;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Debug)]
+pub(crate) enum HttpError {
+    MissingVar(MissingVar),
+    BadRequest(String),
+    Status {
+        status: u16,
+        reason: String,
+        attempts: u32,
+        body: String,
+    },
+    Transport {
+        error: String,
+        attempts: u32,
+    },
+    Deadline,
+    Interrupted(i32),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::MissingVar(missing) => write!(f, "{missing}"),
+            HttpError::BadRequest(why) => write!(f, "{why}"),
+            HttpError::Status {
+                status,
+                reason,
+                attempts,
+                body,
+            } => {
+                write!(f, "got HTTP {status} {reason}")?;
+                if *attempts > 1 {
+                    write!(f, " after {attempts} attempts")?;
+                }
+                if !body.is_empty() {
+                    write!(f, "; response: {body}")?;
+                }
+                Ok(())
+            }
+            HttpError::Transport { error, attempts } => {
+                write!(f, "request failed: {error}")?;
+                if *attempts > 1 {
+                    write!(f, " (after {attempts} attempts)")?;
+                }
+                Ok(())
+            }
+            HttpError::Deadline => write!(f, "the release deadline passed"),
+            HttpError::Interrupted(signal) => {
+                write!(f, "preheat received {}", signals::name(*signal))
+            }
+        }
+    }
+}
+
+/// Header names whose values are secret.
+fn secret_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "token",
+        "secret",
+        "key",
+        "cookie",
+        "password",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+}
+
+/// Runs the request; on success returns the final status line.
+pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpError> {
+    let url = step.url.expand().map_err(HttpError::MissingVar)?;
+    if let Ok(parsed) = url::Url::parse(&url)
+        && let Some(password) = parsed.password()
+    {
+        redact::register(password);
+    }
+    let mut headers = Vec::with_capacity(step.headers.len());
+    for (name, value) in &step.headers {
+        let value = value.expand().map_err(HttpError::MissingVar)?;
+        if secret_header(name) {
+            redact::register(&value);
+        }
+        headers.push((name.clone(), value));
+    }
+    let body = step
+        .body
+        .as_ref()
+        .map(crate::template::Template::expand)
+        .transpose()
+        .map_err(HttpError::MissingVar)?;
+    let parsed = url::Url::parse(&url).map_err(|e| {
+        HttpError::BadRequest(format!(
+            "`{}` is not a valid URL ({e}); check the variables it uses",
+            redact::scrub(&url)
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(HttpError::BadRequest(format!(
+            "`{}` is not an http(s) URL",
+            redact::scrub(&url)
+        )));
+    }
+
+    let client = reqwest::blocking::Client::builder()
+        .user_agent(concat!("preheat/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(step.timeout.min(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| HttpError::BadRequest(format!("could not set up HTTP: {e}")))?;
+    let method = reqwest::Method::from_bytes(step.method.as_str().as_bytes())
+        .map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    let shown = format!("{} {}", step.method.as_str(), redact::scrub(&url));
+    let attempts = step.retries + 1;
+
+    for attempt in 1..=attempts {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(HttpError::Deadline);
+        }
+        let mut request = client
+            .request(method.clone(), parsed.clone())
+            .timeout(step.timeout.min(remaining));
+        for (name, value) in &headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = &body {
+            request = request.body(body.clone());
+        }
+        let started = Instant::now();
+        let (retry, wait, failure) = match request.send() {
+            Ok(response) => {
+                let status = response.status();
+                let elapsed = human(started.elapsed());
+                let reason = status.canonical_reason().unwrap_or("").to_string();
+                if step.expect.accepts(status.as_u16()) {
+                    return Ok(format!(
+                        "{shown} → {} {reason} ({elapsed})",
+                        status.as_u16()
+                    ));
+                }
+                let retry_after = retry_after(&response);
+                let text = response.text().unwrap_or_default();
+                let body = redact::scrub(&crate::plan::shorten(&text, 200));
+                output::sub_bullet(&format!(
+                    "{shown} → {} {reason} ({elapsed}), expected {}",
+                    status.as_u16(),
+                    step.expect
+                ));
+                let retryable = status.is_server_error() || status.as_u16() == 429;
+                (
+                    retryable,
+                    retry_after,
+                    HttpError::Status {
+                        status: status.as_u16(),
+                        reason,
+                        attempts: attempt,
+                        body,
+                    },
+                )
+            }
+            Err(error) => {
+                let error = describe_error(&error);
+                output::sub_bullet(&format!("{shown} → {error}"));
+                (
+                    true,
+                    None,
+                    HttpError::Transport {
+                        error,
+                        attempts: attempt,
+                    },
+                )
+            }
+        };
+        if !retry || attempt == attempts {
+            return Err(failure);
+        }
+        let backoff = Duration::from_secs(1 << (attempt - 1).min(5)).min(Duration::from_secs(30));
+        let wait = wait.unwrap_or(backoff);
+        if Instant::now() + wait >= deadline {
+            return Err(HttpError::Deadline);
+        }
+        output::sub_bullet(&format!(
+            "Retrying in {} (attempt {} of {attempts})",
+            human(wait),
+            attempt + 1
+        ));
+        sleep_interruptibly(wait)?;
+    }
+    Err(HttpError::Deadline)
+}
+
+fn sleep_interruptibly(total: Duration) -> Result<(), HttpError> {
+    let until = Instant::now() + total;
+    while Instant::now() < until {
+        if let Some(signal) = signals::received() {
+            return Err(HttpError::Interrupted(signal));
+        }
+        thread::sleep(
+            until
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(50)),
+        );
+    }
+    Ok(())
+}
+
+/// `Retry-After` in seconds or as an HTTP date, capped at five minutes.
+fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
+    let value = response.headers().get("retry-after")?.to_str().ok()?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(wait.min(Duration::from_secs(300)))
+}
+
+/// reqwest's error chain, with the URL (and any password in it) scrubbed.
+pub(crate) fn describe_error(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    let mut source = std::error::Error::source(error);
+    let mut detail = Vec::new();
+    while let Some(cause) = source {
+        detail.push(cause.to_string());
+        source = cause.source();
+    }
+    let detail = detail.last().cloned().unwrap_or_default();
+    redact::scrub(&if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_headers() {
+        assert!(secret_header("Authorization"));
+        assert!(secret_header("X-Api-Key"));
+        assert!(!secret_header("Content-Type"));
+    }
+}

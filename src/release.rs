@@ -1,0 +1,313 @@
+//! `preheat release`: the Procfile `release:` entry. Runs the `[[migrate]]`
+//! steps, then the `[[prime]]` steps, within the release deadline, then
+//! schedules the warm-up. The exit code is the contract with Heroku.
+
+use crate::config::{Action, Config, Phase, Step};
+use crate::duration::human;
+use crate::exit;
+use crate::httpstep::{self, HttpError};
+use crate::output;
+use crate::plan;
+use crate::process::{self, Limit, Outcome};
+use crate::signals;
+use crate::skip::Skip;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+enum Status {
+    Ran,
+    Skipped(String),
+    Failed(String),
+    NotRun,
+}
+
+struct Record {
+    phase: Phase,
+    name: String,
+    required: bool,
+    status: Status,
+    took: Option<Duration>,
+}
+
+/// How a step ended, before it is recorded.
+enum StepEnd {
+    Ok,
+    Failed(String),
+    Deadline,
+    Interrupted(i32),
+}
+
+pub(crate) fn run(dir: &Path) -> u8 {
+    let started = Instant::now();
+    if let Err(error) = signals::install() {
+        output::error(&format!("Could not install signal handlers: {error}"));
+        return exit::FAILED;
+    }
+    process::become_subreaper();
+    match std::env::var("HEROKU_RELEASE_VERSION") {
+        Ok(version) if !version.is_empty() => {
+            output::header(&format!("preheat release {version}"));
+        }
+        _ => output::header("preheat release"),
+    }
+    let config = match Config::load_dir(dir) {
+        Ok(config) => config,
+        Err(error) => {
+            output::error(&format!(
+                "Invalid preheat.toml\n\n{error}\n\nThe release is aborted before any step ran. Fix the file and deploy again."
+            ));
+            return exit::USAGE;
+        }
+    };
+    let skip = match Skip::from_env() {
+        Ok(skip) => skip,
+        Err(error) => {
+            output::error(&error.to_string());
+            return exit::USAGE;
+        }
+    };
+    let deadline = started + config.release.deadline.get();
+    let mut records = Vec::new();
+    let mut verdict = None;
+
+    for phase in [Phase::Migrate, Phase::Prime] {
+        let steps = config.steps(phase);
+        let (title, skipped) = match phase {
+            Phase::Migrate => ("Migrations", skip.migrate),
+            Phase::Prime => ("Priming", skip.prime),
+        };
+        if steps.is_empty() {
+            continue;
+        }
+        if skipped {
+            output::bullet(&format!("{title}: skipped (PREHEAT_SKIP={})", phase.key()));
+            records.extend(
+                steps
+                    .iter()
+                    .map(|step| record(phase, step, Status::Skipped("PREHEAT_SKIP".into()), None)),
+            );
+            continue;
+        }
+        output::bullet(title);
+        for step in steps {
+            if verdict.is_some() {
+                records.push(record(phase, step, Status::NotRun, None));
+                continue;
+            }
+            if let Some(var) = missing_env(step) {
+                output::warning(&format!(
+                    "Skipping {}: {var} is not set (only_if_env).",
+                    step.name
+                ));
+                records.push(record(
+                    phase,
+                    step,
+                    Status::Skipped(format!("{var} is not set")),
+                    None,
+                ));
+                continue;
+            }
+            let step_started = Instant::now();
+            let end = run_step(step, dir, deadline);
+            let took = Some(step_started.elapsed());
+            let status = match end {
+                StepEnd::Ok => {
+                    output::sub_bullet(&format!(
+                        "{}: done ({})",
+                        step.name,
+                        human(step_started.elapsed())
+                    ));
+                    Status::Ran
+                }
+                StepEnd::Failed(why) => {
+                    output::sub_bullet(&format!(
+                        "{}: failed, {why} ({})",
+                        step.name,
+                        human(step_started.elapsed())
+                    ));
+                    if step.required {
+                        verdict = Some((exit::FAILED, failure_message(phase, step, &why)));
+                    } else {
+                        output::warning(&format!(
+                            "Optional step {} failed ({why}); the release goes on.",
+                            step.name
+                        ));
+                    }
+                    Status::Failed(why)
+                }
+                StepEnd::Deadline => {
+                    let why = format!(
+                        "stopped: the release deadline of {} passed",
+                        human(config.release.deadline.get())
+                    );
+                    output::sub_bullet(&format!("{}: {why}", step.name));
+                    verdict = Some((
+                        exit::DEADLINE,
+                        format!(
+                            "The release deadline of {} passed while {} was running; it was stopped and the release is aborted.\n\nRaise `[release] deadline` in preheat.toml (Heroku stops release phase at 60m), or make the step faster, e.g. by moving slow work into a [[prime]] step with `required = false`.",
+                            human(config.release.deadline.get()),
+                            step.name
+                        ),
+                    ));
+                    Status::Failed(why)
+                }
+                StepEnd::Interrupted(signal) => {
+                    let why = format!("stopped: preheat received {}", signals::name(signal));
+                    output::sub_bullet(&format!("{}: {why}", step.name));
+                    verdict = Some((
+                        128 + u8::try_from(signal).unwrap_or(0),
+                        format!(
+                            "preheat received {} while {} was running (the release dyno is being stopped). The step's processes were stopped and the release is aborted. Deploy again to retry.",
+                            signals::name(signal),
+                            step.name
+                        ),
+                    ));
+                    Status::Failed(why)
+                }
+            };
+            records.push(record(phase, step, status, took));
+        }
+    }
+
+    if verdict.is_none() {
+        schedule_warmup(&config, skip);
+    }
+    summary(&records);
+    match verdict {
+        Some((code, message)) => {
+            output::error(&message);
+            code
+        }
+        None => {
+            bullet_stream::global::print::all_done(&Some(started));
+            exit::OK
+        }
+    }
+}
+
+fn record(phase: Phase, step: &Step, status: Status, took: Option<Duration>) -> Record {
+    Record {
+        phase,
+        name: step.name.clone(),
+        required: step.required,
+        status,
+        took,
+    }
+}
+
+fn missing_env(step: &Step) -> Option<&str> {
+    step.only_if_env
+        .iter()
+        .find(|var| std::env::var(var.as_str()).map_or(true, |v| v.is_empty()))
+        .map(String::as_str)
+}
+
+fn failure_message(phase: Phase, step: &Step, why: &str) -> String {
+    let what = match phase {
+        Phase::Migrate => "migration",
+        Phase::Prime => "prime step",
+    };
+    let fix = match &step.action {
+        Action::Command(_) => {
+            "Its output is above. Fix the cause and deploy again; `heroku releases:retry` re-runs release phase for the same code."
+        }
+        Action::Http(_) => {
+            "Check that the service is up and that the URL and credentials are right; mark the step `required = false` if the release should go on without it."
+        }
+    };
+    format!(
+        "The {what} {} failed: {why}.\n\nThe release is aborted, so the new code never went live.\n{fix}",
+        step.name
+    )
+}
+
+fn run_step(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
+    match &step.action {
+        Action::Command(run) => {
+            output::sub_bullet(&format!(
+                "{}: running `{}`",
+                step.name,
+                plan::shorten(run, 80)
+            ));
+            let limit = match step.timeout {
+                Some(timeout) if Instant::now() + timeout < deadline => {
+                    (Instant::now() + timeout, Limit::StepTimeout)
+                }
+                _ => (deadline, Limit::Deadline),
+            };
+            let mut command = Command::new("bash");
+            command.arg("-c").arg(run).current_dir(dir);
+            match process::run(command, Some(limit), Arc::new(output::stream_line)) {
+                Ok(Outcome::Exited(status)) if status.success() => StepEnd::Ok,
+                Ok(Outcome::Exited(status)) => StepEnd::Failed(process::describe(status)),
+                Ok(Outcome::TimedOut(Limit::StepTimeout)) => StepEnd::Failed(format!(
+                    "timed out after {} and was stopped",
+                    human(step.timeout.unwrap_or_default())
+                )),
+                Ok(Outcome::TimedOut(Limit::Deadline)) => StepEnd::Deadline,
+                Ok(Outcome::Interrupted(signal)) => StepEnd::Interrupted(signal),
+                Err(error) => StepEnd::Failed(format!("could not start bash: {error}")),
+            }
+        }
+        Action::Http(http) => {
+            output::sub_bullet(&format!(
+                "{}: {} {}",
+                step.name,
+                http.method.as_str(),
+                http.url.raw()
+            ));
+            match httpstep::run(http, deadline) {
+                Ok(line) => {
+                    output::sub_bullet(&line);
+                    StepEnd::Ok
+                }
+                Err(HttpError::Deadline) => StepEnd::Deadline,
+                Err(HttpError::Interrupted(signal)) => StepEnd::Interrupted(signal),
+                Err(error) => StepEnd::Failed(error.to_string()),
+            }
+        }
+    }
+}
+
+fn schedule_warmup(config: &Config, skip: Skip) {
+    output::bullet("Warm-up");
+    if skip.warmup {
+        output::sub_bullet("Skipped for this release (PREHEAT_SKIP=warmup)");
+    } else {
+        output::sub_bullet(&format!("Boot warm-up: {}", plan::describe_warmup(config)));
+    }
+}
+
+fn summary(records: &[Record]) {
+    if records.is_empty() {
+        output::bullet("No migrations or priming steps in preheat.toml");
+        return;
+    }
+    output::bullet("Summary");
+    let width = records
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for r in records {
+        let (label, detail) = match &r.status {
+            Status::Ran => ("ran", String::new()),
+            Status::Skipped(why) => ("skipped", why.clone()),
+            Status::Failed(why) if r.required => ("FAILED", why.clone()),
+            Status::Failed(why) => ("failed", format!("{why} (optional)")),
+            Status::NotRun => ("not run", "an earlier required step failed".to_string()),
+        };
+        let took = r.took.map(human).unwrap_or_default();
+        output::sub_bullet(
+            format!(
+                "{label:<8} {:<7} {:<width$} {took:>7} {detail}",
+                r.phase.key(),
+                r.name
+            )
+            .trim_end(),
+        );
+    }
+}
