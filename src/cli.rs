@@ -103,7 +103,18 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Release { dir } => crate::release::run(&dir),
         Command::Check { dir } => check(&dir),
-        Command::Warm { .. } => not_built("warm"),
+        Command::Warm {
+            port,
+            url,
+            boot,
+            dir,
+        } => {
+            if boot {
+                crate::boot::boot(&dir)
+            } else {
+                crate::boot::now(&dir, port, url.as_deref())
+            }
+        }
         Command::AwaitLive { .. } => not_built("await-live"),
         Command::Restart { .. } => not_built("restart"),
         Command::Rehearse { .. } => not_built("rehearse"),

@@ -5,10 +5,13 @@
 
 pub mod buildpack;
 pub mod cli;
+pub mod execd;
 
+mod boot;
 mod config;
 mod duration;
 mod exit;
+mod fleet;
 mod httpstep;
 mod output;
 mod plan;
@@ -19,6 +22,7 @@ mod release;
 mod signals;
 mod skip;
 mod template;
+mod warm;
 
 // Dev-dependencies that only the integration tests use.
 #[cfg(test)]

@@ -273,12 +273,21 @@ fn run_step(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
 }
 
 fn schedule_warmup(config: &Config, skip: Skip) {
-    output::bullet("Warm-up");
+    output::bullet("Warm-up scheduled");
     if skip.warmup {
-        output::sub_bullet("Skipped for this release (PREHEAT_SKIP=warmup)");
+        output::sub_bullet("Boot warm-up: skipped for this release (PREHEAT_SKIP=warmup)");
+    } else if !config.warmup.enabled {
+        output::sub_bullet("Boot warm-up: off ([warmup] enabled = false)");
     } else {
-        output::sub_bullet(&format!("Boot warm-up: {}", plan::describe_warmup(config)));
+        output::sub_bullet(&format!(
+            "Boot warm-up: every `web` process warms itself on localhost as it starts (exec.d), before users reach it: {}",
+            plan::describe_warmup(config)
+        ));
     }
+    output::sub_bullet(&format!(
+        "Fleet confirmation: {}",
+        crate::fleet::describe(config, skip)
+    ));
 }
 
 fn summary(records: &[Record]) {

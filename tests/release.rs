@@ -75,6 +75,14 @@ run = "echo p2 >> order.txt"
     assert!(out.contains("- m1: done ("), "{out}");
     assert!(out.contains("ran      migrate m1"), "{out}");
     assert!(out.contains("- Done (finished in"), "{out}");
+    assert!(
+        out.contains("Boot warm-up: every `web` process warms itself on localhost as it starts (exec.d), before users reach it: / on every web process at boot"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Fleet confirmation: off (add [notify]"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -299,7 +307,7 @@ fn preheat_skip_skips_whole_phases() {
         "{out}"
     );
     assert!(
-        out.contains("Skipped for this release (PREHEAT_SKIP=warmup)"),
+        out.contains("Boot warm-up: skipped for this release (PREHEAT_SKIP=warmup)"),
         "{out}"
     );
 

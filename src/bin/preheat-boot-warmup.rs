@@ -4,5 +4,5 @@
 #![allow(unused_crate_dependencies)]
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    preheat_buildpack::execd::main()
 }

@@ -186,7 +186,15 @@ pub(crate) struct HttpServer {
 
 impl HttpServer {
     pub(crate) fn start(handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Self {
-        let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+        Self::start_on(0, handler)
+    }
+
+    pub(crate) fn start_on(
+        port: u16,
+        handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let server =
+            std::sync::Arc::new(tiny_http::Server::http(("127.0.0.1", port)).expect("bind"));
         let port = server.server_addr().to_ip().expect("ip addr").port();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let handler = std::sync::Arc::new(handler);
@@ -291,4 +299,72 @@ pub(crate) fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> 
 /// A marker unique to one test, to find its processes.
 pub(crate) fn marker(name: &str) -> String {
     format!("preheat-test-{name}-{}", std::process::id())
+}
+
+/// A free port on 127.0.0.1 (bound, then released for the server to take).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A web process with a real cold start: it binds `port` only after `boot`,
+/// its first request pays `cold` (later ones wait for that first one, as
+/// with lazy initialisation), and then it answers in a few ms.
+pub(crate) struct SlowServer {
+    pub(crate) port: u16,
+    server: std::sync::Arc<std::sync::Mutex<Option<HttpServer>>>,
+}
+
+impl SlowServer {
+    pub(crate) fn start(boot: std::time::Duration, cold: std::time::Duration, status: u16) -> Self {
+        let port = free_port();
+        let server = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let slot = std::sync::Arc::clone(&server);
+        std::thread::spawn(move || {
+            std::thread::sleep(boot);
+            let warmed = std::sync::Arc::new(std::sync::Mutex::new(false));
+            let started = HttpServer::start_on(port, move |_, _| {
+                let mut warm = warmed.lock().expect("lock");
+                if !*warm {
+                    std::thread::sleep(cold);
+                    *warm = true;
+                }
+                (status, vec![], "hello".to_string())
+            });
+            *slot.lock().expect("lock") = Some(started);
+        });
+        Self { port, server }
+    }
+
+    pub(crate) fn requests(&self) -> Vec<Seen> {
+        self.server
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(HttpServer::requests)
+            .unwrap_or_default()
+    }
+}
+
+/// One GET as a user would send it; returns the status and how long it took.
+pub(crate) fn user_request(port: u16, path: &str) -> (u16, std::time::Duration) {
+    use std::io::Write;
+    let started = std::time::Instant::now();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, started.elapsed())
 }

@@ -1,0 +1,172 @@
+//! `preheat warm`: on demand (`--port`, `--url`) and at boot (`--boot`, the
+//! detached warmer that the exec.d program leaves behind on every web process).
+
+use crate::config::Config;
+use crate::duration::human;
+use crate::exit;
+use crate::output;
+use crate::skip::Skip;
+use crate::warm::{self, Target};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The app directory at launch: `$CNB_APP_DIR` when set, else the working directory.
+pub(crate) fn app_dir() -> PathBuf {
+    std::env::var_os("CNB_APP_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// Why the boot warm-up will not run, if it will not.
+pub(crate) fn boot_off_reason(dir: &Path) -> Result<(Config, u16), String> {
+    match Skip::from_env() {
+        Ok(skip) if skip.warmup => return Err("skipped (PREHEAT_SKIP=warmup)".to_string()),
+        Ok(_) => {}
+        Err(error) => return Err(error.to_string().lines().next().unwrap_or("").to_string()),
+    }
+    let config = Config::load_dir(dir).map_err(|e| {
+        format!(
+            "not warming: preheat.toml is invalid ({})",
+            e.to_string().lines().next().unwrap_or("")
+        )
+    })?;
+    if !config.warmup.enabled {
+        return Err("off ([warmup] enabled = false)".to_string());
+    }
+    let port = std::env::var("PORT").unwrap_or_default();
+    if port.is_empty() {
+        return Err("PORT is not set, so there is nothing to warm".to_string());
+    }
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("PORT={port} is not a port number; not warming"))?;
+    Ok((config, port))
+}
+
+/// One log line from the boot warmer. A closed log stream must not crash it.
+pub(crate) fn boot_log(name: &str, line: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "preheat: {name} {}", crate::redact::scrub(line));
+}
+
+pub(crate) fn dyno_name() -> String {
+    std::env::var("DYNO")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "web".to_string())
+}
+
+/// `preheat warm --boot`: always exits 0; every way it ends leaves a log line.
+pub(crate) fn boot(dir: &Path) -> u8 {
+    // Own session: the app's process group and terminal signals are not ours.
+    let _ = nix::unistd::setsid();
+    let started = Instant::now();
+    let name = dyno_name();
+    let (config, port) = match boot_off_reason(dir) {
+        Ok(found) => found,
+        Err(reason) => {
+            boot_log(&name, &format!("boot warm-up {reason}"));
+            return exit::OK;
+        }
+    };
+    let deadline = started + config.warmup.deadline;
+    if !warm::wait_for_port(port, deadline) {
+        boot_log(
+            &name,
+            &format!(
+                "not warmed: port {port} did not accept connections within {} ([warmup] deadline)",
+                human(config.warmup.deadline)
+            ),
+        );
+        return exit::OK;
+    }
+    boot_log(
+        &name,
+        &format!(
+            "port {port} open after {}; warming",
+            human(started.elapsed())
+        ),
+    );
+    let Ok(base) = url::Url::parse(&format!("http://127.0.0.1:{port}/")) else {
+        boot_log(&name, "not warmed: could not build the local URL");
+        return exit::OK;
+    };
+    let target = Target {
+        base,
+        host: warm::default_host(&config.warmup),
+    };
+    let report = warm::run(&target, &config.warmup, deadline, &|line| {
+        boot_log(&name, line);
+    });
+    let expected = config.warmup.requests.len() * config.warmup.rounds as usize;
+    boot_log(&name, &report.verdict(expected));
+    exit::OK
+}
+
+/// `preheat warm --port P | --url U`: a smoke test; exit 1 when a request failed.
+pub(crate) fn now(dir: &Path, port: Option<u16>, url: Option<&str>) -> u8 {
+    output::header("preheat warm");
+    let config = match Config::load_dir(dir) {
+        Ok(config) => config,
+        Err(error) => {
+            output::error(&format!("Invalid preheat.toml\n\n{error}"));
+            return exit::USAGE;
+        }
+    };
+    let port = port.or_else(|| std::env::var("PORT").ok()?.parse().ok());
+    let target = match (port, url) {
+        (_, Some(url)) => match url::Url::parse(url) {
+            Ok(mut base) if matches!(base.scheme(), "http" | "https") => {
+                if !base.path().ends_with('/') {
+                    let path = format!("{}/", base.path());
+                    base.set_path(&path);
+                }
+                Target { base, host: None }
+            }
+            _ => {
+                output::error(&format!(
+                    "`{url}` is not an http(s) URL.\n\nPass the app's base URL, like `--url https://myapp.herokuapp.com`."
+                ));
+                return exit::USAGE;
+            }
+        },
+        (Some(port), None) => match url::Url::parse(&format!("http://127.0.0.1:{port}/")) {
+            Ok(base) => Target {
+                base,
+                host: warm::default_host(&config.warmup),
+            },
+            Err(_) => return exit::USAGE,
+        },
+        (None, None) => {
+            output::error(
+                "Nothing to warm: pass `--port P` or `--url U`, or set PORT.\n\nFor example: `preheat warm --port 5000`.",
+            );
+            return exit::USAGE;
+        }
+    };
+    output::bullet(&format!(
+        "Warming {}{}",
+        target.base,
+        target
+            .host
+            .as_deref()
+            .map(|h| format!(" (Host: {h})"))
+            .unwrap_or_default()
+    ));
+    let deadline = Instant::now() + config.warmup.deadline;
+    let report = warm::run(&target, &config.warmup, deadline, &|line| {
+        output::sub_bullet(line);
+    });
+    let expected = config.warmup.requests.len() * config.warmup.rounds as usize;
+    let verdict = report.verdict(expected);
+    if report.all_ok() {
+        output::bullet(&verdict);
+        exit::OK
+    } else {
+        output::error(&format!(
+            "{verdict}\n\nThe requests above did not meet their expectations ([warmup] expect_status / expect_body)."
+        ));
+        exit::FAILED
+    }
+}
