@@ -10,6 +10,7 @@ mod config;
 mod duration;
 mod exit;
 mod output;
+mod pglock;
 mod plan;
 mod procfile;
 mod redact;
