@@ -109,7 +109,7 @@ pub(crate) struct LockSpec {
 }
 
 pub(crate) const DEFAULT_LOCK_URL: &str = "${DATABASE_URL}";
-pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(10);
 
 #[derive(Debug, Clone)]
 pub(crate) enum Action {
@@ -650,7 +650,7 @@ fn default_lock_url() -> Template {
     Template::parse(DEFAULT_LOCK_URL).expect("the default lock_url is a valid template")
 }
 
-/// A `lock_url` without `${…}` must be a PostgreSQL URL; one with a variable is checked when it runs.
+/// A `lock_url` without `${…}` must be a `postgres://` URL; one with a variable is checked when it runs.
 fn check_lock_url(url: &Spanned<Template>) -> Result<(), Located> {
     if !url.get_ref().vars().is_empty() {
         return Ok(());
@@ -1031,7 +1031,7 @@ mod tests {
         assert_eq!(lock.kind, LockKind::Postgres);
         assert_eq!(lock.url.raw(), "${DATABASE_URL}");
         assert_eq!(lock.url.vars(), vec!["DATABASE_URL"]);
-        assert_eq!(lock.timeout, Duration::from_secs(600));
+        assert_eq!(lock.timeout, Duration::from_mins(10));
     }
 
     #[test]
@@ -1055,7 +1055,7 @@ mod tests {
         "#})
         .expect("valid");
         let first = config.migrate[0].lock.as_ref().expect("inherited lock");
-        assert_eq!(first.timeout, Duration::from_secs(120));
+        assert_eq!(first.timeout, Duration::from_mins(2));
         assert_eq!(first.url.raw(), "${DIRECT_DATABASE_URL}");
         let second = config.migrate[1].lock.as_ref().expect("inherited lock");
         assert_eq!(second.timeout, Duration::from_secs(30));
