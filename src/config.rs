@@ -30,12 +30,21 @@ pub(crate) struct Config {
 pub(crate) struct Release {
     #[serde(default = "default_release_deadline")]
     pub(crate) deadline: Span,
+    /// `lock = "postgres"`: the default for every `[[migrate]]` step.
+    pub(crate) lock: Option<LockKind>,
+    /// The default `lock_timeout` of every `[[migrate]]` step.
+    pub(crate) lock_timeout: Option<Span>,
+    /// The default `lock_url` of every `[[migrate]]` step.
+    pub(crate) lock_url: Option<Spanned<Template>>,
 }
 
 impl Default for Release {
     fn default() -> Self {
         Self {
             deadline: default_release_deadline(),
+            lock: None,
+            lock_timeout: None,
+            lock_url: None,
         }
     }
 }
@@ -66,7 +75,41 @@ pub(crate) struct Step {
     pub(crate) timeout: Option<Duration>,
     pub(crate) required: bool,
     pub(crate) only_if_env: Vec<String>,
+    /// A migration lock held while the step runs (`[[migrate]]` only).
+    pub(crate) lock: Option<LockSpec>,
 }
+
+/// The kinds of migration lock; `lock = "postgres"` is the only one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockKind {
+    /// A session-level `pg_advisory_lock` (see `crate::pglock`).
+    Postgres,
+}
+
+impl<'de> Deserialize<'de> for LockKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "postgres" => Ok(LockKind::Postgres),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` is not a kind of lock; the only one is `lock = \"postgres\"`"
+            ))),
+        }
+    }
+}
+
+/// How a `[[migrate]]` step takes its lock: where, and how long it waits for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LockSpec {
+    pub(crate) kind: LockKind,
+    /// The database to lock; `${DATABASE_URL}` unless `lock_url` is set.
+    pub(crate) url: Template,
+    /// How long a release waits for another release's lock (`lock_timeout`).
+    pub(crate) timeout: Duration,
+}
+
+pub(crate) const DEFAULT_LOCK_URL: &str = "${DATABASE_URL}";
+pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(10);
 
 #[derive(Debug, Clone)]
 pub(crate) enum Action {
@@ -262,6 +305,9 @@ struct RawStep {
     only_if_env: Vec<Spanned<String>>,
     expect_status: Option<Vec<Spanned<u16>>>,
     retries: Option<Spanned<u32>>,
+    lock: Option<Spanned<LockKind>>,
+    lock_timeout: Option<Spanned<Span>>,
+    lock_url: Option<Spanned<Template>>,
 }
 
 fn yes() -> bool {
@@ -404,18 +450,21 @@ impl Config {
     pub(crate) fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let locate = |located: Located| invalid(text, path, located);
         let raw: RawConfig = toml::from_str(text).map_err(|error| locate(from_toml(&error)))?;
+        if let Some(url) = &raw.release.lock_url {
+            check_lock_url(url).map_err(locate)?;
+        }
         let migrate = raw
             .migrate
             .into_iter()
             .enumerate()
-            .map(|(i, step)| convert_step(Phase::Migrate, i, step))
+            .map(|(i, step)| convert_step(Phase::Migrate, i, step, &raw.release))
             .collect::<Result<Vec<_>, _>>()
             .map_err(locate)?;
         let prime = raw
             .prime
             .into_iter()
             .enumerate()
-            .map(|(i, step)| convert_step(Phase::Prime, i, step))
+            .map(|(i, step)| convert_step(Phase::Prime, i, step, &raw.release))
             .collect::<Result<Vec<_>, _>>()
             .map_err(locate)?;
         let warmup = match raw.warmup {
@@ -440,10 +489,16 @@ impl Config {
     }
 }
 
-fn convert_step(phase: Phase, index: usize, raw: Spanned<RawStep>) -> Result<Step, Located> {
+fn convert_step(
+    phase: Phase,
+    index: usize,
+    raw: Spanned<RawStep>,
+    release: &Release,
+) -> Result<Step, Located> {
     let span = raw.span();
-    let raw = raw.into_inner();
+    let mut raw = raw.into_inner();
     let table = format!("[[{}]]", phase.key());
+    let lock = lock_spec(phase, &mut raw, release)?;
     for var in &raw.only_if_env {
         if !crate::template::is_var_name(var.get_ref()) {
             return Err(Located::new(
@@ -532,7 +587,89 @@ fn convert_step(phase: Phase, index: usize, raw: Spanned<RawStep>) -> Result<Ste
             .into_iter()
             .map(Spanned::into_inner)
             .collect(),
+        lock,
     })
+}
+
+/// Resolves a step's `lock`, `lock_timeout` and `lock_url` against the `[release]` defaults.
+fn lock_spec(
+    phase: Phase,
+    raw: &mut RawStep,
+    release: &Release,
+) -> Result<Option<LockSpec>, Located> {
+    let lock = raw.lock.take();
+    let timeout = raw.lock_timeout.take();
+    let url = raw.lock_url.take();
+    if phase == Phase::Prime {
+        let misplaced = [
+            lock.as_ref().map(|l| ("lock", l.span())),
+            timeout.as_ref().map(|t| ("lock_timeout", t.span())),
+            url.as_ref().map(|u| ("lock_url", u.span())),
+        ];
+        if let Some((key, span)) = misplaced.into_iter().flatten().next() {
+            return Err(Located::new(
+                span,
+                format!("`{key}` applies only to [[migrate]] steps"),
+                "A migration lock keeps two releases from migrating at once; priming needs none. Remove it, or move the command to a [[migrate]] step.",
+            ));
+        }
+        return Ok(None);
+    }
+    let kind = lock.as_ref().map(|l| *l.get_ref()).or(release.lock);
+    let Some(kind) = kind else {
+        let stray = [
+            timeout.as_ref().map(|t| ("lock_timeout", t.span())),
+            url.as_ref().map(|u| ("lock_url", u.span())),
+        ];
+        if let Some((key, span)) = stray.into_iter().flatten().next() {
+            return Err(Located::new(
+                span,
+                format!("`{key}` has no effect without a lock"),
+                "Add `lock = \"postgres\"` to this step (or to [release] for every step), or remove it.",
+            ));
+        }
+        return Ok(None);
+    };
+    if let Some(url) = &url {
+        check_lock_url(url)?;
+    }
+    Ok(Some(LockSpec {
+        kind,
+        url: url
+            .map(Spanned::into_inner)
+            .or_else(|| release.lock_url.clone().map(Spanned::into_inner))
+            .unwrap_or_else(default_lock_url),
+        timeout: timeout
+            .map(|t| t.into_inner().get())
+            .or(release.lock_timeout.map(Span::get))
+            .unwrap_or(DEFAULT_LOCK_TIMEOUT),
+    }))
+}
+
+fn default_lock_url() -> Template {
+    Template::parse(DEFAULT_LOCK_URL).expect("the default lock_url is a valid template")
+}
+
+/// A `lock_url` without `${…}` must be a `postgres://` URL; one with a variable is checked when it runs.
+fn check_lock_url(url: &Spanned<Template>) -> Result<(), Located> {
+    if !url.get_ref().vars().is_empty() {
+        return Ok(());
+    }
+    let help = "Use a direct (not pooled) PostgreSQL URL, like `lock_url = \"${DATABASE_URL}\"` or `postgres://user@host:5432/dbname`.";
+    match url::Url::parse(url.get_ref().raw()) {
+        Ok(parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") => Ok(()),
+        Ok(parsed) => Err(Located::new(
+            url.span(),
+            format!("`{}` is not a PostgreSQL URL scheme", parsed.scheme()),
+            help,
+        )),
+        // The url crate's messages never quote the input, so no password leaks here.
+        Err(error) => Err(Located::new(
+            url.span(),
+            format!("`lock_url` is not a valid URL: {error}"),
+            help,
+        )),
+    }
 }
 
 /// A URL without `${…}` can be checked now; one with a variable is checked when it runs.
@@ -878,6 +1015,124 @@ mod tests {
         );
         assert!(text.contains("2 | dedline = \"5m\""), "{text}");
         assert!(text.contains("^^^^^^^"), "{text}");
+    }
+
+    #[test]
+    fn no_lock_by_default() {
+        let config = parse("[[migrate]]\nrun = \"true\"\n").expect("valid");
+        assert_eq!(config.migrate[0].lock, None);
+    }
+
+    #[test]
+    fn step_lock_defaults_to_database_url_and_ten_minutes() {
+        let config =
+            parse("[[migrate]]\nrun = \"bin/migrate\"\nlock = \"postgres\"\n").expect("valid");
+        let lock = config.migrate[0].lock.as_ref().expect("a lock");
+        assert_eq!(lock.kind, LockKind::Postgres);
+        assert_eq!(lock.url.raw(), "${DATABASE_URL}");
+        assert_eq!(lock.url.vars(), vec!["DATABASE_URL"]);
+        assert_eq!(lock.timeout, Duration::from_mins(10));
+    }
+
+    #[test]
+    fn step_lock_keys_override_release_defaults() {
+        let config = parse(indoc::indoc! {r#"
+            [release]
+            lock = "postgres"
+            lock_timeout = "2m"
+            lock_url = "${DIRECT_DATABASE_URL}"
+
+            [[migrate]]
+            run = "first"
+
+            [[migrate]]
+            run = "second"
+            lock_timeout = "30s"
+            lock_url = "postgres://app@db.internal:5432/app?sslmode=verify-full"
+
+            [[prime]]
+            run = "prime"
+        "#})
+        .expect("valid");
+        let first = config.migrate[0].lock.as_ref().expect("inherited lock");
+        assert_eq!(first.timeout, Duration::from_mins(2));
+        assert_eq!(first.url.raw(), "${DIRECT_DATABASE_URL}");
+        let second = config.migrate[1].lock.as_ref().expect("inherited lock");
+        assert_eq!(second.timeout, Duration::from_secs(30));
+        assert!(second.url.raw().starts_with("postgres://app@db.internal"));
+        assert_eq!(
+            config.prime[0].lock, None,
+            "[release] lock is for [[migrate]] only"
+        );
+    }
+
+    #[test]
+    fn release_lock_timeout_alone_is_a_default_for_steps_that_lock() {
+        let config = parse(indoc::indoc! {r#"
+            [release]
+            lock_timeout = "90s"
+
+            [[migrate]]
+            run = "locked"
+            lock = "postgres"
+
+            [[migrate]]
+            run = "unlocked"
+        "#})
+        .expect("valid");
+        let lock = config.migrate[0].lock.as_ref().expect("a lock");
+        assert_eq!(lock.timeout, Duration::from_secs(90));
+        assert_eq!(config.migrate[1].lock, None);
+    }
+
+    #[test]
+    fn lock_on_a_prime_step_is_located() {
+        let (line, column, text) = error("[[prime]]\nrun = \"bin/prime\"\nlock = \"postgres\"\n");
+        assert_eq!((line, column), (3, 8));
+        assert!(
+            text.contains("`lock` applies only to [[migrate]] steps"),
+            "{text}"
+        );
+        let (line, _, text) = error("[[prime]]\nrun = \"x\"\nlock_timeout = \"1m\"\n");
+        assert_eq!(line, 3);
+        assert!(text.contains("`lock_timeout` applies only"), "{text}");
+    }
+
+    #[test]
+    fn unknown_lock_kind_is_located() {
+        let (line, column, text) = error("[[migrate]]\nrun = \"x\"\nlock = \"mysql\"\n");
+        assert_eq!((line, column), (3, 8));
+        assert!(text.contains("`mysql` is not a kind of lock"), "{text}");
+        let (line, _, text) = error("[release]\nlock = \"redis\"\n");
+        assert_eq!(line, 2);
+        assert!(text.contains("lock = \"postgres\""), "{text}");
+    }
+
+    #[test]
+    fn lock_timeout_without_a_lock_is_an_error() {
+        let (line, column, text) = error("[[migrate]]\nrun = \"x\"\nlock_timeout = \"5m\"\n");
+        assert_eq!((line, column), (3, 16));
+        assert!(text.contains("no effect without a lock"), "{text}");
+        let (line, _, _) = error("[[migrate]]\nrun = \"x\"\nlock_url = \"${DB}\"\n");
+        assert_eq!(line, 3);
+    }
+
+    #[test]
+    fn bad_lock_timeout_and_url_are_located() {
+        let (line, _, text) =
+            error("[[migrate]]\nrun = \"x\"\nlock = \"postgres\"\nlock_timeout = \"soon\"\n");
+        assert_eq!(line, 4);
+        assert!(text.contains("not a duration"), "{text}");
+        let (line, _, text) =
+            error("[[migrate]]\nrun = \"x\"\nlock = \"postgres\"\nlock_url = \"mysql://u@h/d\"\n");
+        assert_eq!(line, 4);
+        assert!(text.contains("not a PostgreSQL URL scheme"), "{text}");
+        let (line, _, text) = error("[release]\nlock_url = \"postgres://u:pw@h:notaport/d\"\n");
+        assert_eq!(line, 2);
+        assert!(text.contains("invalid port"), "{text}");
+        let (_, _, text) =
+            error("[[migrate]]\nrun = \"x\"\nlock = \"postgres\"\nlock_url = \"${DB\"\n");
+        assert!(text.contains("closing"), "{text}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod exit;
 mod fleet;
 mod httpstep;
 mod output;
+mod pglock;
 mod plan;
 mod process;
 mod procfile;

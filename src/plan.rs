@@ -42,6 +42,13 @@ pub(crate) fn describe_step(step: &Step) -> String {
     if !step.required {
         notes.push("optional".to_string());
     }
+    if let Some(lock) = &step.lock {
+        notes.push(format!(
+            "postgres lock on {}, waits up to {}",
+            lock.url.raw(),
+            Span(lock.timeout)
+        ));
+    }
     if !notes.is_empty() {
         text.push_str(&format!(" [{}]", notes.join("; ")));
     }
@@ -134,5 +141,18 @@ mod tests {
             "schema: `rake db:migrate` [timeout 30m; only if DATABASE_URL set]"
         );
         assert!(describe_warmup(&config).starts_with("/, /dashboard on every web process"));
+    }
+
+    #[test]
+    fn describes_a_migration_lock() {
+        let config = Config::parse(
+            "[[migrate]]\nname = \"schema\"\nrun = \"rake db:migrate\"\nlock = \"postgres\"\nlock_timeout = \"2m\"\n",
+            std::path::Path::new("preheat.toml"),
+        )
+        .expect("valid");
+        assert_eq!(
+            describe_step(&config.migrate[0]),
+            "schema: `rake db:migrate` [postgres lock on ${DATABASE_URL}, waits up to 2m]"
+        );
     }
 }
