@@ -4,34 +4,15 @@
 //!
 //! Nothing here runs, and no connection is made, unless a step has a lock.
 //!
-//! # How the release runner calls it
+//! # How the release runner uses it
 //!
 //! For a step with `step.lock = Some(spec)`, after `only_if_env` said the step
-//! runs and before its process starts:
-//!
-//! ```text
-//! let lock = match pglock::acquire_for(&spec, &mut |wait| output::sub_bullet(&wait.to_string())) {
-//!     Ok(lock) => lock,
-//!     Err(error) => {
-//!         // A required step fails here, exactly as if its command had failed.
-//!         output::error(&error.to_string());
-//!         return StepOutcome::Failed;
-//!     }
-//! };
-//! output::sub_bullet(&format!("took the migration lock ({})", lock.describe()));
-//! let outcome = run_the_step(step);
-//! if let Err(error) = lock.release() {
-//!     // The step has already run; this only says the lock was lost meanwhile.
-//!     output::warning(&error.to_string());
-//! }
-//! ```
-//!
-//! `acquire_for` expands `spec.url` (a missing `DATABASE_URL` is
-//! [`LockError::MissingVar`]), derives the key from the app and the database
-//! and waits up to `spec.timeout`. The runner should cap that wait at the time
-//! left before the release `deadline`; [`acquire`] takes it as a plain
-//! argument. If preheat is killed, the kernel closes the socket, the server
-//! ends the session and the lock goes with it: nothing to clean up.
+//! runs and before its process starts, `crate::release` calls [`acquire_for`]
+//! with the time left before the release deadline, runs the step while the
+//! returned [`MigrationLock`] lives, then calls [`MigrationLock::release`]; a
+//! lost lock is a warning, since the step has already run. If preheat is
+//! killed, the kernel closes the socket, the server ends the session and the
+//! lock goes with it: nothing to clean up.
 //!
 //! # The key
 //!
@@ -63,8 +44,6 @@
 //! the lock stays with whichever client that connection serves next. preheat
 //! therefore connects directly, and warns (through `output::warning`) when the
 //! URL looks like a pooler; see [`pooler_warning`].
-
-#![allow(dead_code)] // wired into release in the next commit
 
 use crate::config::LockSpec;
 use crate::duration::{Span, human};
@@ -266,6 +245,8 @@ pub(crate) enum LockError {
     },
     /// The lock was lost while the step ran.
     Lost { target: String, reason: String },
+    /// SIGTERM or SIGINT arrived while waiting for the lock.
+    Interrupted(i32),
 }
 
 impl LockError {
@@ -320,6 +301,10 @@ impl LockError {
                     human(*waited)
                 )
             }
+            LockError::Interrupted(signal) => format!(
+                "preheat received {} while waiting for the migration lock.",
+                crate::signals::name(*signal)
+            ),
             LockError::Lost { target, reason } => format!(
                 "Lost the migration lock on {target} while the step ran: {reason}.\n\n\
                  The step has finished, but another release may have migrated at the same time. \
@@ -354,16 +339,18 @@ fn app_identity_from(lookup: impl Fn(&str) -> Option<String>) -> String {
 }
 
 /// Takes the lock a step's [`LockSpec`] describes: expands its URL, keys it to
-/// this app and waits up to `spec.timeout`.
+/// this app and waits up to `spec.timeout`, but never longer than `cap` (the
+/// time left before the release deadline).
 pub(crate) fn acquire_for(
     spec: &LockSpec,
+    cap: Duration,
     on_wait: &mut dyn FnMut(WaitInfo),
 ) -> Result<MigrationLock, LockError> {
     let url = spec.url.expand().map_err(LockError::MissingVar)?;
     acquire(
         &url,
         &app_identity(),
-        spec.timeout,
+        spec.timeout.min(cap),
         DEFAULT_CONNECT_TIMEOUT,
         on_wait,
     )
@@ -422,6 +409,9 @@ async fn wait_for_lock(
             })?
         {
             return Ok(started.elapsed());
+        }
+        if let Some(signal) = crate::signals::received() {
+            return Err(LockError::Interrupted(signal));
         }
         let waited = started.elapsed();
         if waited >= timeout {

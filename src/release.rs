@@ -7,6 +7,7 @@ use crate::duration::human;
 use crate::exit;
 use crate::httpstep::{self, HttpError};
 use crate::output;
+use crate::pglock::{self, LockError};
 use crate::plan;
 use crate::process::{self, Limit, Outcome};
 use crate::signals;
@@ -225,6 +226,39 @@ fn failure_message(phase: Phase, step: &Step, why: &str) -> String {
 }
 
 fn run_step(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
+    let Some(spec) = &step.lock else {
+        return run_action(step, dir, deadline);
+    };
+    output::sub_bullet(&format!("{}: taking the migration lock", step.name));
+    let left = deadline.saturating_duration_since(Instant::now());
+    let lock = pglock::acquire_for(spec, left, &mut |wait| {
+        output::sub_bullet(&format!("{}: {wait}", step.name));
+    });
+    let lock = match lock {
+        Ok(lock) => lock,
+        Err(LockError::Interrupted(signal)) => return StepEnd::Interrupted(signal),
+        Err(LockError::Timeout { .. }) if Instant::now() >= deadline => return StepEnd::Deadline,
+        Err(error) => {
+            output::error(&error.to_string());
+            return StepEnd::Failed(
+                "the migration lock could not be taken (see above)".to_string(),
+            );
+        }
+    };
+    output::sub_bullet(&format!(
+        "{}: took the migration lock ({})",
+        step.name,
+        lock.describe()
+    ));
+    let end = run_action(step, dir, deadline);
+    match lock.release() {
+        Ok(()) => output::sub_bullet(&format!("{}: released the migration lock", step.name)),
+        Err(error) => output::warning(&error.to_string()),
+    }
+    end
+}
+
+fn run_action(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
     match &step.action {
         Action::Command(run) => {
             output::sub_bullet(&format!(

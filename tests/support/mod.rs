@@ -368,3 +368,43 @@ pub(crate) fn user_request(port: u16, path: &str) -> (u16, std::time::Duration) 
         .unwrap_or(0);
     (status, started.elapsed())
 }
+
+/// The throwaway PostgreSQL server from scripts/test. `None` (with a note)
+/// when there is none, unless `PREHEAT_REQUIRE_PG=1`, where that is a failure.
+pub(crate) fn pg_url() -> Option<String> {
+    match std::env::var("PREHEAT_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("PREHEAT_REQUIRE_PG").as_deref() != Ok("1"),
+                "PREHEAT_REQUIRE_PG=1 but PREHEAT_TEST_DATABASE_URL is not set: run scripts/test"
+            );
+            eprintln!("note: skipping a PostgreSQL test: run it through scripts/test");
+            None
+        }
+    }
+}
+
+/// Runs SQL with psql against `url`; returns its unaligned output.
+pub(crate) fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
