@@ -76,12 +76,19 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Number of local web dynos
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
         dynos: u16,
         /// Also boot without warm-up and compare first-request latency
         #[arg(long)]
         compare: bool,
+        /// How long a dyno may take to bind its port, like Heroku's boot timeout
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        boot_timeout: std::time::Duration,
     },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(text)
 }
 
 /// Entry point of the `preheat` binary.
@@ -117,7 +124,19 @@ pub fn main() -> ExitCode {
         }
         Command::AwaitLive { .. } => not_built("await-live"),
         Command::Restart { .. } => not_built("restart"),
-        Command::Rehearse { .. } => not_built("rehearse"),
+        Command::Rehearse {
+            dir,
+            dynos,
+            compare,
+            boot_timeout,
+        } => crate::rehearse::run(
+            &dir,
+            &crate::rehearse::Options {
+                dynos,
+                compare,
+                boot_timeout,
+            },
+        ),
     };
     exit::code(code)
 }

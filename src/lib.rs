@@ -19,6 +19,7 @@ mod plan;
 mod process;
 mod procfile;
 mod redact;
+mod rehearse;
 mod release;
 mod signals;
 mod skip;

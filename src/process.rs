@@ -108,7 +108,7 @@ pub(crate) fn run(
     Ok(outcome)
 }
 
-fn spawn_reader(
+pub(crate) fn spawn_reader(
     stream: impl Read + Send + 'static,
     on_line: Arc<dyn Fn(&str) + Send + Sync>,
     done: mpsc::Sender<()>,
@@ -122,6 +122,12 @@ fn spawn_reader(
         }
         let _ = done.send(());
     });
+}
+
+/// Stops a process group whose leader we no longer wait on: SIGTERM, then
+/// SIGKILL after [`GRACE`], reaping what it leaves.
+pub(crate) fn stop(pgid: Pid) {
+    stop_group(pgid, None);
 }
 
 /// SIGTERM to the group, SIGKILL after [`GRACE`]. `leader` is the channel that

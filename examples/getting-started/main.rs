@@ -101,7 +101,8 @@ fn handle(app: &App, stream: TcpStream) {
     };
     let mut reader = BufReader::new(reader_stream);
     let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
+    // A connection closed without a request (a port probe) costs nothing.
+    if reader.read_line(&mut request_line).is_err() || request_line.trim().is_empty() {
         return;
     }
     // Drain the headers; this app needs none of them.

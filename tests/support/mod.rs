@@ -408,3 +408,37 @@ pub(crate) fn psql(url: &str, sql: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The example web app that cargo built for this test run
+/// (`cargo test` builds examples next to the test binaries).
+pub(crate) fn example_web_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let debug_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let binary = debug_dir.join("examples").join("getting-started");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the tests with `cargo test` (it builds the examples)",
+        binary.display()
+    );
+    binary
+}
+
+/// A copy of examples/getting-started in a temp dir, whose web process is a
+/// copy of the example binary at a path unique to this test.
+pub(crate) fn example_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["Procfile", "preheat.toml"] {
+        std::fs::copy(example_dir().join(name), dir.path().join(name)).expect("copy");
+    }
+    std::fs::create_dir_all(dir.path().join("bin")).expect("bin");
+    for entry in std::fs::read_dir(example_dir().join("bin"))
+        .expect("bin dir")
+        .flatten()
+    {
+        std::fs::copy(entry.path(), dir.path().join("bin").join(entry.file_name()))
+            .expect("copy bin");
+    }
+    let web = dir.path().join("example-web");
+    std::fs::copy(example_web_binary(), &web).expect("copy example binary");
+    (dir, web)
+}
