@@ -90,7 +90,7 @@ impl Buildpack for PreheatBuildpack {
         match &config.source {
             Some(_) => output::bullet("Validated preheat.toml"),
             None => {
-                output::bullet("No preheat.toml: the defaults apply (no migrations, warm `GET /`)")
+                output::bullet("No preheat.toml: the defaults apply (no migrations, warm `GET /`)");
             }
         }
 

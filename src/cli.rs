@@ -52,9 +52,9 @@ enum Command {
     },
     /// Wait through the Platform API until VERSION is live on all web dynos, warm it, and notify
     AwaitLive {
-        /// Release version, like 42 or v42 (default: $HEROKU_RELEASE_VERSION)
+        /// Release version, like 42 or v42 (default: `HEROKU_RELEASE_VERSION`)
         version: Option<String>,
-        /// Heroku app name (default: $HEROKU_APP_NAME)
+        /// Heroku app name (default: `HEROKU_APP_NAME`)
         #[arg(long)]
         app: Option<String>,
     },
@@ -66,7 +66,7 @@ enum Command {
         /// Process type to restart
         #[arg(long = "type", default_value = "web")]
         process_type: String,
-        /// Heroku app name (default: $HEROKU_APP_NAME)
+        /// Heroku app name (default: `HEROKU_APP_NAME`)
         #[arg(long)]
         app: Option<String>,
     },

@@ -788,7 +788,7 @@ fn list(keys: &[String]) -> String {
         .join(", ")
 }
 
-/// Reads serde's `unknown field `x`, expected one of `a`, `b`` message.
+/// Reads serde's ``unknown field `x`, expected one of `a`, `b` `` message.
 fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     let rest = message.strip_prefix("unknown field `")?;
     let (unknown, rest) = rest.split_once('`')?;
@@ -919,7 +919,7 @@ mod tests {
         "#})
         .expect("valid");
         assert_eq!(config.migrate[0].name, "schema");
-        assert_eq!(config.migrate[0].timeout, Some(Duration::from_secs(1800)));
+        assert_eq!(config.migrate[0].timeout, Some(Duration::from_mins(30)));
         assert_eq!(config.migrate[0].only_if_env, vec!["DATABASE_URL"]);
         assert!(!config.prime[0].required);
         let Action::Http(http) = &config.prime[1].action else {

@@ -118,8 +118,8 @@ mod tests {
     #[test]
     fn parses_units_and_sums() {
         assert_eq!(parse("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse("5m"), Ok(Duration::from_mins(5)));
+        assert_eq!(parse("1h"), Ok(Duration::from_hours(1)));
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
     }

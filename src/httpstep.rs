@@ -79,8 +79,15 @@ fn secret_header(name: &str) -> bool {
     .any(|word| lower.contains(word))
 }
 
-/// Runs the request; on success returns the final status line.
-pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpError> {
+/// A request with its `${VAR}`s expanded and its secrets registered.
+struct Prepared {
+    url: url::Url,
+    shown: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+}
+
+fn prepare(step: &HttpStep) -> Result<Prepared, HttpError> {
     let url = step.url.expand().map_err(HttpError::MissingVar)?;
     if let Ok(parsed) = url::Url::parse(&url)
         && let Some(password) = parsed.password()
@@ -113,6 +120,22 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
             redact::scrub(&url)
         )));
     }
+    Ok(Prepared {
+        shown: format!("{} {}", step.method.as_str(), redact::scrub(&url)),
+        url: parsed,
+        headers,
+        body,
+    })
+}
+
+/// Runs the request; on success returns the final status line.
+pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpError> {
+    let Prepared {
+        url: parsed,
+        shown,
+        headers,
+        body,
+    } = prepare(step)?;
 
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("preheat/", env!("CARGO_PKG_VERSION")))
@@ -121,7 +144,6 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
         .map_err(|e| HttpError::BadRequest(format!("could not set up HTTP: {e}")))?;
     let method = reqwest::Method::from_bytes(step.method.as_str().as_bytes())
         .map_err(|e| HttpError::BadRequest(e.to_string()))?;
-    let shown = format!("{} {}", step.method.as_str(), redact::scrub(&url));
     let attempts = step.retries + 1;
 
     for attempt in 1..=attempts {
@@ -226,7 +248,7 @@ fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     };
-    Some(wait.min(Duration::from_secs(300)))
+    Some(wait.min(Duration::from_mins(5)))
 }
 
 /// reqwest's error chain, with the URL (and any password in it) scrubbed.

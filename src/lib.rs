@@ -31,3 +31,5 @@ mod warm;
 use libcnb_test as _;
 #[cfg(test)]
 use tempfile as _;
+#[cfg(test)]
+use tiny_http as _;

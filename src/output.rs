@@ -1,4 +1,4 @@
-//! Output in the Heroku CNB style (bullet_stream): header, bullets, sub-bullets,
+//! Output in the Heroku CNB style (`bullet_stream`): header, bullets, sub-bullets,
 //! streamed child output, warnings and error blocks. Every line passes through
 //! [`redact::scrub`], so nothing preheat prints can leak a secret.
 
@@ -8,10 +8,6 @@ use std::io::Write;
 
 pub(crate) fn header(text: &str) {
     print::h2(scrub(text));
-}
-
-pub(crate) fn section(text: &str) {
-    print::header(scrub(text));
 }
 
 pub(crate) fn bullet(text: &str) {
@@ -28,10 +24,6 @@ pub(crate) fn warning(text: &str) {
 
 pub(crate) fn error(text: &str) {
     print::error(scrub(text));
-}
-
-pub(crate) fn plain(text: &str) {
-    print::plain(scrub(text));
 }
 
 /// One line of a child's output, indented under its step.

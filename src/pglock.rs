@@ -99,15 +99,18 @@ impl fmt::Debug for MigrationLock {
 
 impl MigrationLock {
     /// The backend pid of the session that holds the lock.
+    #[cfg(test)]
     pub(crate) fn pid(&self) -> i32 {
         self.session.pid
     }
 
+    #[cfg(test)]
     pub(crate) fn key(&self) -> i64 {
         self.key
     }
 
     /// How long this release waited for another one.
+    #[cfg(test)]
     pub(crate) fn waited(&self) -> Duration {
         self.waited
     }

@@ -3,6 +3,7 @@
 use crate::config::{Action, Config, Phase, Step};
 use crate::duration::Span;
 use crate::output;
+use std::fmt::Write;
 
 pub(crate) fn shorten(text: &str, max: usize) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -26,7 +27,7 @@ pub(crate) fn describe_step(step: &Step) -> String {
                 http.expect
             );
             if http.retries > 0 {
-                text.push_str(&format!(", {} retries", http.retries));
+                let _ = write!(text, ", {} retries", http.retries);
             }
             text.push(')');
             text
@@ -50,7 +51,7 @@ pub(crate) fn describe_step(step: &Step) -> String {
         ));
     }
     if !notes.is_empty() {
-        text.push_str(&format!(" [{}]", notes.join("; ")));
+        let _ = write!(text, " [{}]", notes.join("; "));
     }
     text
 }

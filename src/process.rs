@@ -44,7 +44,7 @@ pub(crate) fn become_subreaper() {
 pub(crate) fn run(
     mut command: Command,
     limit: Option<(Instant, Limit)>,
-    on_line: Arc<dyn Fn(&str) + Send + Sync>,
+    on_line: &Arc<dyn Fn(&str) + Send + Sync>,
 ) -> std::io::Result<Outcome> {
     command
         .process_group(0)
@@ -59,11 +59,11 @@ pub(crate) fn run(
     let mut readers = 0;
     if let Some(stdout) = child.stdout.take() {
         readers += 1;
-        spawn_reader(stdout, Arc::clone(&on_line), done_tx.clone());
+        spawn_reader(stdout, Arc::clone(on_line), done_tx.clone());
     }
     if let Some(stderr) = child.stderr.take() {
         readers += 1;
-        spawn_reader(stderr, Arc::clone(&on_line), done_tx.clone());
+        spawn_reader(stderr, Arc::clone(on_line), done_tx.clone());
     }
     drop(done_tx);
 
@@ -139,14 +139,14 @@ fn stop_group(pgid: Pid, leader: Option<&mpsc::Receiver<std::io::Result<ExitStat
     let until = Instant::now() + GRACE;
     let mut leader_done = leader.is_none();
     while Instant::now() < until {
-        if !leader_done {
-            leader_done =
-                leader.is_some_and(|rx| rx.recv_timeout(Duration::from_millis(20)).is_ok());
-        } else {
+        if leader_done {
             if group_empty(pgid) {
                 return;
             }
             thread::sleep(Duration::from_millis(20));
+        } else {
+            leader_done =
+                leader.is_some_and(|rx| rx.recv_timeout(Duration::from_millis(20)).is_ok());
         }
     }
     let _ = killpg(pgid, Signal::SIGKILL);

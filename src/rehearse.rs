@@ -40,6 +40,16 @@ struct Dyno {
     warm_gave_up: bool,
 }
 
+/// What steps 1 and 2 leave for the boot.
+struct Checked {
+    config: Config,
+    /// The Procfile's `web:` command.
+    web: String,
+    /// `.env`, as `heroku local` reads it.
+    env: Vec<(String, String)>,
+    release_took: Duration,
+}
+
 /// What a fleet of dynos measured.
 struct Measured {
     name: String,
@@ -64,81 +74,15 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
     }
     output::header(&format!("preheat rehearse {}", dir.display()));
 
-    // 1. The build's check.
-    let config = match Config::load_dir(dir) {
-        Ok(config) => config,
-        Err(error) => {
-            output::error(&format!(
-                "Invalid preheat.toml\n\n{error}\n\nThe build would fail here."
-            ));
-            return exit::USAGE;
-        }
+    let Checked {
+        config,
+        web,
+        env,
+        release_took,
+    } = match check_and_release(dir) {
+        Ok(checked) => checked,
+        Err(code) => return code,
     };
-    plan::print(&config);
-    let procfile = match Procfile::read(dir) {
-        Ok(Some(procfile)) => procfile,
-        Ok(None) => {
-            output::error(&format!(
-                "There is no Procfile in {}.\n\nA rehearsal boots the Procfile's `web:` command; add one, e.g. `web: bin/server`.",
-                dir.display()
-            ));
-            return exit::USAGE;
-        }
-        Err(error) => {
-            output::error(&error.to_string());
-            return exit::USAGE;
-        }
-    };
-    let Some(web) = procfile.get("web").map(str::to_string) else {
-        output::error(
-            "The Procfile has no `web:` entry, so there is nothing to boot.\n\nAdd one, e.g. `web: bin/server`.",
-        );
-        return exit::USAGE;
-    };
-    let env = match dotenv(dir) {
-        Ok(env) => env,
-        Err(message) => {
-            output::error(&message);
-            return exit::USAGE;
-        }
-    };
-
-    // 2. Release phase.
-    let release_started = Instant::now();
-    let release_cmd = procfile.get("release").map_or_else(
-        || {
-            output::warning("The Procfile has no `release:` entry, so Heroku would run no release phase. Rehearsing `preheat release` anyway.");
-            "preheat release".to_string()
-        },
-        str::to_string,
-    );
-    output::bullet(&format!("Release phase: `{release_cmd}`"));
-    let mut command = bash(&release_cmd, dir, &env);
-    command.env("HEROKU_RELEASE_VERSION", "rehearsal");
-    let outcome = process::run(
-        command,
-        None,
-        Arc::new(|line: &str| output::stream_line(line)),
-    );
-    let release_took = release_started.elapsed();
-    match outcome {
-        Ok(Outcome::Exited(status)) if status.success() => {
-            output::sub_bullet(&format!("Release phase passed ({})", human(release_took)));
-        }
-        Ok(Outcome::Exited(status)) => {
-            output::error(&format!(
-                "Release phase failed: `{release_cmd}` {}.\n\nOn Heroku this release would be aborted and the new code would never go live. Its output is above.",
-                process::describe(status)
-            ));
-            return exit::FAILED;
-        }
-        Ok(Outcome::Interrupted(signal)) => return stopped(signal),
-        Ok(Outcome::TimedOut(_)) => return exit::DEADLINE,
-        Err(error) => {
-            output::error(&format!("Could not run the release command: {error}"));
-            return exit::FAILED;
-        }
-    }
 
     // 3 and 4. Boot the dynos, each with its boot warmer.
     let warm_on = config.warmup.enabled;
@@ -189,6 +133,86 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
     report(release_took, &path, &warm, cold.as_deref());
     bullet_stream::global::print::all_done(&Some(started));
     exit::OK
+}
+
+/// Steps 1 and 2: the build's check, then release phase. `Err` is the exit code.
+fn check_and_release(dir: &Path) -> Result<Checked, u8> {
+    // 1. The build's check.
+    let config = match Config::load_dir(dir) {
+        Ok(config) => config,
+        Err(error) => {
+            output::error(&format!(
+                "Invalid preheat.toml\n\n{error}\n\nThe build would fail here."
+            ));
+            return Err(exit::USAGE);
+        }
+    };
+    plan::print(&config);
+    let procfile = match Procfile::read(dir) {
+        Ok(Some(procfile)) => procfile,
+        Ok(None) => {
+            output::error(&format!(
+                "There is no Procfile in {}.\n\nA rehearsal boots the Procfile's `web:` command; add one, e.g. `web: bin/server`.",
+                dir.display()
+            ));
+            return Err(exit::USAGE);
+        }
+        Err(error) => {
+            output::error(&error.to_string());
+            return Err(exit::USAGE);
+        }
+    };
+    let Some(web) = procfile.get("web").map(str::to_string) else {
+        output::error(
+            "The Procfile has no `web:` entry, so there is nothing to boot.\n\nAdd one, e.g. `web: bin/server`.",
+        );
+        return Err(exit::USAGE);
+    };
+    let env = dotenv(dir).map_err(|message| {
+        output::error(&message);
+        exit::USAGE
+    })?;
+
+    // 2. Release phase.
+    let release_started = Instant::now();
+    let release_cmd = procfile.get("release").map_or_else(
+        || {
+            output::warning("The Procfile has no `release:` entry, so Heroku would run no release phase. Rehearsing `preheat release` anyway.");
+            "preheat release".to_string()
+        },
+        str::to_string,
+    );
+    output::bullet(&format!("Release phase: `{release_cmd}`"));
+    let mut command = bash(&release_cmd, dir, &env);
+    command.env("HEROKU_RELEASE_VERSION", "rehearsal");
+    let stream: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(output::stream_line);
+    let outcome = process::run(command, None, &stream);
+    let release_took = release_started.elapsed();
+    match outcome {
+        Ok(Outcome::Exited(status)) if status.success() => {
+            output::sub_bullet(&format!("Release phase passed ({})", human(release_took)));
+        }
+        Ok(Outcome::Exited(status)) => {
+            output::error(&format!(
+                "Release phase failed: `{release_cmd}` {}.\n\nOn Heroku this release would be aborted and the new code would never go live. Its output is above.",
+                process::describe(status)
+            ));
+            return Err(exit::FAILED);
+        }
+        Ok(Outcome::Interrupted(signal)) => return Err(stopped(signal)),
+        Ok(Outcome::TimedOut(_)) => return Err(exit::DEADLINE),
+        Err(error) => {
+            output::error(&format!("Could not run the release command: {error}"));
+            return Err(exit::FAILED);
+        }
+    }
+
+    Ok(Checked {
+        config,
+        web,
+        env,
+        release_took,
+    })
 }
 
 fn stopped(signal: i32) -> u8 {
@@ -370,7 +394,17 @@ fn boot_and_measure(
         });
     }
 
-    // Wait until every dyno is bound and every warmer is done.
+    wait_for_fleet(dynos, options, warm_deadline)?;
+    measure(dynos, path)
+}
+
+/// Waits until every dyno is bound and every warmer is done; a crash or a
+/// dyno that never binds ends the rehearsal.
+fn wait_for_fleet(
+    dynos: &mut [Dyno],
+    options: &Options,
+    warm_deadline: Duration,
+) -> Result<(), RehearsalError> {
     let boot_deadline = Instant::now() + options.boot_timeout;
     let warm_until = Instant::now() + options.boot_timeout + warm_deadline;
     loop {
@@ -378,7 +412,7 @@ fn boot_and_measure(
             return Err(RehearsalError::Stopped(signal));
         }
         let mut pending = false;
-        for dyno in dynos.iter_mut() {
+        for dyno in &mut *dynos {
             if let Ok(Some(status)) = dyno.web.try_wait() {
                 return Err(RehearsalError::Dyno(format!(
                     "{} crashed: its web process {}.\n\nOn Heroku this dyno would crash on boot too. Its output is above, prefixed `{} |`.",
@@ -418,15 +452,19 @@ fn boot_and_measure(
         thread::sleep(Duration::from_millis(5));
     }
 
-    // The first user of each dyno, then its steady state.
+    Ok(())
+}
+
+/// The first user of each dyno, then its steady state.
+fn measure(dynos: &[Dyno], path: &str) -> Result<Vec<Measured>, RehearsalError> {
     let client = reqwest::blocking::Client::builder()
         .pool_max_idle_per_host(0)
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_mins(1))
         .build()
         .map_err(|e| RehearsalError::Dyno(format!("Could not set up HTTP: {e}")))?;
     let mut measured = Vec::new();
-    for dyno in dynos.iter() {
+    for dyno in dynos {
         let first = time_get(&client, dyno, path)?;
         let mut samples = Vec::new();
         for _ in 0..10 {

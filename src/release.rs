@@ -12,6 +12,7 @@ use crate::plan;
 use crate::process::{self, Limit, Outcome};
 use crate::signals;
 use crate::skip::Skip;
+use indoc::formatdoc;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -71,6 +72,86 @@ pub(crate) fn run(dir: &Path) -> u8 {
         }
     };
     let deadline = started + config.release.deadline.get();
+    let (records, verdict) = run_phases(&config, skip, dir, deadline);
+
+    if verdict.is_none() {
+        schedule_warmup(&config, skip);
+    }
+    summary(&records);
+    if let Some((code, message)) = verdict {
+        output::error(&message);
+        return code;
+    }
+    bullet_stream::global::print::all_done(&Some(started));
+    exit::OK
+}
+
+/// Prints how a step ended and decides whether the release stops there.
+fn settle(
+    config: &Config,
+    phase: Phase,
+    step: &Step,
+    end: StepEnd,
+    took: Duration,
+) -> (Status, Option<(u8, String)>) {
+    let mut verdict = None;
+    let status = match end {
+        StepEnd::Ok => {
+            output::sub_bullet(&format!("{}: done ({})", step.name, human(took)));
+            Status::Ran
+        }
+        StepEnd::Failed(why) => {
+            output::sub_bullet(&format!("{}: failed, {why} ({})", step.name, human(took)));
+            if step.required {
+                verdict = Some((exit::FAILED, failure_message(phase, step, &why)));
+            } else {
+                output::warning(&format!(
+                    "Optional step {} failed ({why}); the release goes on.",
+                    step.name
+                ));
+            }
+            Status::Failed(why)
+        }
+        StepEnd::Deadline => {
+            let why = format!(
+                "stopped: the release deadline of {} passed",
+                human(config.release.deadline.get())
+            );
+            output::sub_bullet(&format!("{}: {why}", step.name));
+            verdict = Some((
+                exit::DEADLINE,
+                format!(
+                    "The release deadline of {} passed while {} was running; it was stopped and the release is aborted.\n\nRaise `[release] deadline` in preheat.toml (Heroku stops release phase at 60m), or make the step faster, e.g. by moving slow work into a [[prime]] step with `required = false`.",
+                    human(config.release.deadline.get()),
+                    step.name
+                ),
+            ));
+            Status::Failed(why)
+        }
+        StepEnd::Interrupted(signal) => {
+            let why = format!("stopped: preheat received {}", signals::name(signal));
+            output::sub_bullet(&format!("{}: {why}", step.name));
+            verdict = Some((
+                128 + u8::try_from(signal).unwrap_or(0),
+                format!(
+                    "preheat received {} while {} was running (the release dyno is being stopped). The step's processes were stopped and the release is aborted. Deploy again to retry.",
+                    signals::name(signal),
+                    step.name
+                ),
+            ));
+            Status::Failed(why)
+        }
+    };
+    (status, verdict)
+}
+
+/// Runs the migrate then prime phases; stops at the first required failure.
+fn run_phases(
+    config: &Config,
+    skip: Skip,
+    dir: &Path,
+    deadline: Instant,
+) -> (Vec<Record>, Option<(u8, String)>) {
     let mut records = Vec::new();
     let mut verdict = None;
 
@@ -113,80 +194,16 @@ pub(crate) fn run(dir: &Path) -> u8 {
             }
             let step_started = Instant::now();
             let end = run_step(step, dir, deadline);
-            let took = Some(step_started.elapsed());
-            let status = match end {
-                StepEnd::Ok => {
-                    output::sub_bullet(&format!(
-                        "{}: done ({})",
-                        step.name,
-                        human(step_started.elapsed())
-                    ));
-                    Status::Ran
-                }
-                StepEnd::Failed(why) => {
-                    output::sub_bullet(&format!(
-                        "{}: failed, {why} ({})",
-                        step.name,
-                        human(step_started.elapsed())
-                    ));
-                    if step.required {
-                        verdict = Some((exit::FAILED, failure_message(phase, step, &why)));
-                    } else {
-                        output::warning(&format!(
-                            "Optional step {} failed ({why}); the release goes on.",
-                            step.name
-                        ));
-                    }
-                    Status::Failed(why)
-                }
-                StepEnd::Deadline => {
-                    let why = format!(
-                        "stopped: the release deadline of {} passed",
-                        human(config.release.deadline.get())
-                    );
-                    output::sub_bullet(&format!("{}: {why}", step.name));
-                    verdict = Some((
-                        exit::DEADLINE,
-                        format!(
-                            "The release deadline of {} passed while {} was running; it was stopped and the release is aborted.\n\nRaise `[release] deadline` in preheat.toml (Heroku stops release phase at 60m), or make the step faster, e.g. by moving slow work into a [[prime]] step with `required = false`.",
-                            human(config.release.deadline.get()),
-                            step.name
-                        ),
-                    ));
-                    Status::Failed(why)
-                }
-                StepEnd::Interrupted(signal) => {
-                    let why = format!("stopped: preheat received {}", signals::name(signal));
-                    output::sub_bullet(&format!("{}: {why}", step.name));
-                    verdict = Some((
-                        128 + u8::try_from(signal).unwrap_or(0),
-                        format!(
-                            "preheat received {} while {} was running (the release dyno is being stopped). The step's processes were stopped and the release is aborted. Deploy again to retry.",
-                            signals::name(signal),
-                            step.name
-                        ),
-                    ));
-                    Status::Failed(why)
-                }
-            };
-            records.push(record(phase, step, status, took));
+            let took = step_started.elapsed();
+            let (status, stop) = settle(config, phase, step, end, took);
+            if stop.is_some() {
+                verdict = stop;
+            }
+            records.push(record(phase, step, status, Some(took)));
         }
     }
 
-    if verdict.is_none() {
-        schedule_warmup(&config, skip);
-    }
-    summary(&records);
-    match verdict {
-        Some((code, message)) => {
-            output::error(&message);
-            code
-        }
-        None => {
-            bullet_stream::global::print::all_done(&Some(started));
-            exit::OK
-        }
-    }
+    (records, verdict)
 }
 
 fn record(phase: Phase, step: &Step, status: Status, took: Option<Duration>) -> Record {
@@ -219,10 +236,13 @@ fn failure_message(phase: Phase, step: &Step, why: &str) -> String {
             "Check that the service is up and that the URL and credentials are right; mark the step `required = false` if the release should go on without it."
         }
     };
-    format!(
-        "The {what} {} failed: {why}.\n\nThe release is aborted, so the new code never went live.\n{fix}",
-        step.name
-    )
+    formatdoc! {"
+        The {what} {name} failed: {why}.
+
+        The release is aborted, so the new code never went live.
+        {fix}",
+        name = step.name
+    }
 }
 
 fn run_step(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
@@ -274,7 +294,8 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
             };
             let mut command = Command::new("bash");
             command.arg("-c").arg(run).current_dir(dir);
-            match process::run(command, Some(limit), Arc::new(output::stream_line)) {
+            let stream: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(output::stream_line);
+            match process::run(command, Some(limit), &stream) {
                 Ok(Outcome::Exited(status)) if status.success() => StepEnd::Ok,
                 Ok(Outcome::Exited(status)) => StepEnd::Failed(process::describe(status)),
                 Ok(Outcome::TimedOut(Limit::StepTimeout)) => StepEnd::Failed(format!(

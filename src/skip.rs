@@ -3,6 +3,7 @@
 use std::fmt;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // one flag per phase is the natural shape
 pub(crate) struct Skip {
     pub(crate) migrate: bool,
     pub(crate) prime: bool,

@@ -4,6 +4,7 @@
 use crate::config::{WarmRequest, Warmup};
 use crate::duration::human;
 use crate::redact;
+use std::fmt::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -170,7 +171,7 @@ fn hit_line(hit: &Hit) -> String {
         .map_or_else(|| "---".to_string(), |s| s.to_string());
     let mut line = format!("{} {status} {}ms", hit.label, hit.took.as_millis());
     if let Some(problem) = &hit.problem {
-        line.push_str(&format!(" ({problem})"));
+        let _ = write!(line, " ({problem})");
     }
     redact::scrub(&line)
 }

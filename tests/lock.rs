@@ -1,5 +1,5 @@
 //! The migration lock end to end: `preheat release` runs against a real
-//! PostgreSQL server (scripts/test starts a throwaway one).
+//! `PostgreSQL` server (`scripts/test` starts a throwaway one).
 
 #![allow(unused_crate_dependencies)]
 
@@ -80,10 +80,14 @@ fn two_concurrent_releases_never_interleave_their_migrations() {
     let marks: Vec<&str> = rows.lines().collect();
     assert_eq!(marks.len(), 6, "{rows}");
     for pair in marks.chunks(2) {
-        let (run0, mark0) = pair[0].split_once(':').expect("mark");
-        let (run1, mark1) = pair[1].split_once(':').expect("mark");
-        assert_eq!((mark0, mark1), ("start", "end"), "interleaved: {rows}");
-        assert_eq!(run0, run1, "interleaved: {rows}");
+        let (first_run, first_mark) = pair[0].split_once(':').expect("mark");
+        let (second_run, second_mark) = pair[1].split_once(':').expect("mark");
+        assert_eq!(
+            (first_mark, second_mark),
+            ("start", "end"),
+            "interleaved: {rows}"
+        );
+        assert_eq!(first_run, second_run, "interleaved: {rows}");
     }
     // At least one release had to wait, and said for whom.
     assert!(

@@ -205,7 +205,7 @@ run = "trap 'echo got-term > term.txt; exit 0' TERM; (exec -a {mark} sleep 600) 
 "#
         ),
     )]);
-    let mut child = preheat()
+    let child = preheat()
         .arg("release")
         .current_dir(app.path())
         .stdout(Stdio::piped())

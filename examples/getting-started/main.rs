@@ -130,16 +130,15 @@ fn handle(app: &App, stream: TcpStream) {
 
 fn main() {
     let port = std::env::var("PORT").unwrap_or_else(|_| "5000".to_string());
-    let schema = match std::fs::read_to_string("db/schema.txt") {
-        Ok(schema) => schema.lines().next().unwrap_or("").to_string(),
-        Err(_) => {
-            eprintln!("db/schema.txt is missing: run the migrations first (`preheat release`)");
-            std::process::exit(1);
-        }
+    let Ok(schema) = std::fs::read_to_string("db/schema.txt") else {
+        eprintln!("db/schema.txt is missing: run the migrations first (`preheat release`)");
+        std::process::exit(1);
     };
-    let featured = std::fs::read_to_string("tmp/cache/featured.txt")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "(cache not primed)".to_string());
+    let schema = schema.lines().next().unwrap_or("").to_string();
+    let featured = std::fs::read_to_string("tmp/cache/featured.txt").map_or_else(
+        |_| "(cache not primed)".to_string(),
+        |s| s.trim().to_string(),
+    );
     // Booting: loading code, connecting to services.
     std::thread::sleep(env_ms("BOOT_MS", 300));
     let listener = match TcpListener::bind(("0.0.0.0", port.parse::<u16>().unwrap_or(5000))) {

@@ -307,7 +307,7 @@ fn missing_lock_url_variable_is_named() {
         timeout: Duration::from_secs(1),
     };
     let error =
-        acquire_for(&spec, Duration::from_secs(60), &mut no_wait).expect_err("unset variable");
+        acquire_for(&spec, Duration::from_mins(1), &mut no_wait).expect_err("unset variable");
     let text = error.to_string();
     assert!(
         text.contains("`PREHEAT_TEST_SURELY_UNSET_DB_URL` is not set"),

@@ -369,7 +369,7 @@ pub(crate) fn user_request(port: u16, path: &str) -> (u16, std::time::Duration) 
     (status, started.elapsed())
 }
 
-/// The throwaway PostgreSQL server from scripts/test. `None` (with a note)
+/// The throwaway `PostgreSQL` server from `scripts/test`. `None` (with a note)
 /// when there is none, unless `PREHEAT_REQUIRE_PG=1`, where that is a failure.
 pub(crate) fn pg_url() -> Option<String> {
     match std::env::var("PREHEAT_TEST_DATABASE_URL") {
