@@ -73,6 +73,18 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
         return exit::FAILED;
     }
     output::header(&format!("preheat rehearse {}", dir.display()));
+    // Every process gets the same absolute app dir, whatever its working directory.
+    let dir = match dir.canonicalize() {
+        Ok(dir) => dir,
+        Err(error) => {
+            output::error(&format!(
+                "Cannot rehearse {}: {error}\n\nPass the app's directory, e.g. `preheat rehearse examples/getting-started`.",
+                dir.display()
+            ));
+            return exit::USAGE;
+        }
+    };
+    let dir = dir.as_path();
 
     let Checked {
         config,
