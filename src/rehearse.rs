@@ -113,29 +113,21 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
         .requests
         .first()
         .map_or_else(|| "/".to_string(), |r| r.path.clone());
-    let warm = match fleet(
+    let plan = FleetPlan {
         dir,
-        &web,
-        &env,
+        web: &web,
+        env: &env,
         options,
-        warm_on,
-        &path,
-        config.warmup.deadline,
-    ) {
+        path: &path,
+        warm_deadline: config.warmup.deadline,
+    };
+    let warm = match plan.run(warm_on) {
         Ok(measured) => measured,
         Err(error) => return failed(&error),
     };
     let cold = if options.compare {
         output::bullet("Booting the same dynos again without the warm-up (--compare)");
-        match fleet(
-            dir,
-            &web,
-            &env,
-            options,
-            false,
-            &path,
-            config.warmup.deadline,
-        ) {
+        match plan.run(false) {
             Ok(measured) => Some(measured),
             Err(error) => return failed(&error),
         }
@@ -293,34 +285,104 @@ fn pgid(child: &Child) -> Pid {
     Pid::from_raw(child.id() as i32)
 }
 
-fn prefixed(name: &str) -> Arc<dyn Fn(&str) + Send + Sync> {
+/// Streams a child's stdout and stderr, each line prefixed `web.1 | `.
+fn follow(child: &mut Child, name: &str) {
     let prefix = format!("{name} | ");
-    Arc::new(move |line: &str| output::stream_line(&format!("{prefix}{line}")))
+    let print: Arc<dyn Fn(&str) + Send + Sync> =
+        Arc::new(move |line: &str| output::stream_line(&format!("{prefix}{line}")));
+    // Nobody waits for these readers; they end with the child's pipes.
+    let (done, _) = std::sync::mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        process::spawn_reader(out, Arc::clone(&print), done.clone());
+    }
+    if let Some(err) = child.stderr.take() {
+        process::spawn_reader(err, print, done);
+    }
 }
 
-/// Boots `options.dynos` dynos, waits for them (and their warmers), measures
-/// them, and always stops them before it returns.
-fn fleet(
-    dir: &Path,
-    web: &str,
-    env: &[(String, String)],
-    options: &Options,
-    warm: bool,
-    path: &str,
+/// What every boot of the local dynos shares.
+struct FleetPlan<'a> {
+    dir: &'a Path,
+    web: &'a str,
+    env: &'a [(String, String)],
+    options: &'a Options,
+    /// The first user's request path.
+    path: &'a str,
     warm_deadline: Duration,
-) -> Result<Vec<Measured>, RehearsalError> {
-    let mut dynos = Vec::new();
-    let result = boot_and_measure(
-        dir,
-        web,
-        env,
-        options,
-        warm,
-        path,
-        warm_deadline,
-        &mut dynos,
-    );
-    for dyno in &mut dynos {
+}
+
+impl FleetPlan<'_> {
+    /// Boots the dynos, waits for them (and their warmers), measures them, and
+    /// always stops them before it returns.
+    fn run(&self, warm: bool) -> Result<Vec<Measured>, RehearsalError> {
+        let mut dynos = Vec::new();
+        let result = self
+            .boot(warm, &mut dynos)
+            .and_then(|()| wait_for_fleet(&mut dynos, self.options, self.warm_deadline))
+            .and_then(|()| measure(&dynos, self.path));
+        stop_fleet(&mut dynos);
+        result
+    }
+
+    /// Starts each dyno's web process and, when `warm`, its boot warmer.
+    fn boot(&self, warm: bool, dynos: &mut Vec<Dyno>) -> Result<(), RehearsalError> {
+        let (dir, web, env) = (self.dir, self.web, self.env);
+        let preheat = std::env::current_exe()
+            .map_err(|e| RehearsalError::Dyno(format!("Could not find the preheat binary: {e}")))?;
+        for i in 1..=self.options.dynos {
+            let name = format!("web.{i}");
+            let port = free_port()?;
+            let mut command = bash(web, dir, env);
+            command
+                .env("PORT", port.to_string())
+                .env("DYNO", &name)
+                .process_group(0)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let started = Instant::now();
+            let mut child = command
+                .spawn()
+                .map_err(|e| RehearsalError::Dyno(format!("Could not start {name}: {e}")))?;
+            follow(&mut child, &name);
+            // The warmer is what the exec.d program starts: `preheat warm --boot`.
+            let warmer = if warm {
+                let mut warmer = Command::new(&preheat);
+                warmer
+                    .args(["warm", "--boot", "--dir"])
+                    .arg(dir)
+                    .current_dir(dir)
+                    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .env("PORT", port.to_string())
+                    .env("DYNO", &name)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut warmer = warmer.spawn().map_err(|e| {
+                    RehearsalError::Dyno(format!("Could not start {name}'s warmer: {e}"))
+                })?;
+                follow(&mut warmer, &name);
+                Some(warmer)
+            } else {
+                None
+            };
+            dynos.push(Dyno {
+                name,
+                port,
+                started,
+                web: child,
+                warmer,
+                bound_after: None,
+                warmed_after: None,
+                warm_gave_up: false,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn stop_fleet(dynos: &mut [Dyno]) {
+    for dyno in dynos {
         if let Some(warmer) = dyno.warmer.as_mut() {
             // Our own helper holds nothing worth a grace period, and it may not
             // have reached its setsid() yet, so signal the process itself.
@@ -330,84 +392,6 @@ fn fleet(
         process::stop(pgid(&dyno.web));
         let _ = dyno.web.wait();
     }
-    result
-}
-
-#[allow(clippy::too_many_arguments)]
-fn boot_and_measure(
-    dir: &Path,
-    web: &str,
-    env: &[(String, String)],
-    options: &Options,
-    warm: bool,
-    path: &str,
-    warm_deadline: Duration,
-    dynos: &mut Vec<Dyno>,
-) -> Result<Vec<Measured>, RehearsalError> {
-    let preheat = std::env::current_exe()
-        .map_err(|e| RehearsalError::Dyno(format!("Could not find the preheat binary: {e}")))?;
-    for i in 1..=options.dynos {
-        let name = format!("web.{i}");
-        let port = free_port()?;
-        let mut command = bash(web, dir, env);
-        command
-            .env("PORT", port.to_string())
-            .env("DYNO", &name)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let started = Instant::now();
-        let mut child = command
-            .spawn()
-            .map_err(|e| RehearsalError::Dyno(format!("Could not start {name}: {e}")))?;
-        let (tx, _rx) = std::sync::mpsc::channel();
-        if let Some(out) = child.stdout.take() {
-            process::spawn_reader(out, prefixed(&name), tx.clone());
-        }
-        if let Some(err) = child.stderr.take() {
-            process::spawn_reader(err, prefixed(&name), tx.clone());
-        }
-        // The warmer is what the exec.d program starts: `preheat warm --boot`.
-        let warmer = if warm {
-            let mut warmer = Command::new(&preheat);
-            warmer
-                .args(["warm", "--boot", "--dir"])
-                .arg(dir)
-                .current_dir(dir)
-                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .env("PORT", port.to_string())
-                .env("DYNO", &name)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut warmer = warmer.spawn().map_err(|e| {
-                RehearsalError::Dyno(format!("Could not start {name}'s warmer: {e}"))
-            })?;
-            if let Some(err) = warmer.stderr.take() {
-                process::spawn_reader(err, prefixed(&name), tx.clone());
-            }
-            if let Some(out) = warmer.stdout.take() {
-                process::spawn_reader(out, prefixed(&name), tx.clone());
-            }
-            Some(warmer)
-        } else {
-            None
-        };
-        dynos.push(Dyno {
-            name,
-            port,
-            started,
-            web: child,
-            warmer,
-            bound_after: None,
-            warmed_after: None,
-            warm_gave_up: false,
-        });
-    }
-
-    wait_for_fleet(dynos, options, warm_deadline)?;
-    measure(dynos, path)
 }
 
 /// Waits until every dyno is bound and every warmer is done; a crash or a
