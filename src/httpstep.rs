@@ -161,7 +161,7 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
             request = request.body(body.clone());
         }
         let started = Instant::now();
-        let (retry, wait, failure) = match request.send() {
+        let (retry, wait, failure) = match send_interruptibly(request)? {
             Ok(response) => {
                 let status = response.status();
                 let elapsed = human(started.elapsed());
@@ -221,6 +221,32 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
         sleep_interruptibly(wait)?;
     }
     Err(HttpError::Deadline)
+}
+
+/// Sends on a helper thread, so SIGTERM stops the release at once instead of
+/// after the request's timeout.
+fn send_interruptibly(
+    request: reqwest::blocking::RequestBuilder,
+) -> Result<reqwest::Result<reqwest::blocking::Response>, HttpError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(request.send());
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(result) => return Ok(result),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(signal) = signals::received() {
+                    return Err(HttpError::Interrupted(signal));
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(HttpError::BadRequest(
+                    "the HTTP request thread failed".to_string(),
+                ));
+            }
+        }
+    }
 }
 
 fn sleep_interruptibly(total: Duration) -> Result<(), HttpError> {

@@ -488,3 +488,46 @@ fn a_bad_config_is_exit_2() {
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(run.all().contains("preheat.toml:3:11"), "{}", run.all());
 }
+
+#[test]
+fn sigterm_stops_a_slow_http_step_at_once() {
+    let server = HttpServer::start(|_, _| {
+        std::thread::sleep(Duration::from_secs(20));
+        (200, vec![], String::new())
+    });
+    let app = app(&[(
+        "preheat.toml",
+        &format!(
+            "[[prime]]\nname = \"slow hook\"\nhttp = {{ url = \"{}\", timeout = \"60s\" }}\n",
+            server.url("/slow")
+        ),
+    )]);
+    let child = preheat()
+        .arg("release")
+        .current_dir(app.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(eventually(Duration::from_secs(10), || !server
+        .requests()
+        .is_empty()));
+    let signalled = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let run = Run::from(child.wait_with_output().expect("wait"));
+    assert_eq!(run.code, Some(143), "{}", run.all());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        run.all()
+            .contains("preheat received SIGTERM while slow hook was running"),
+        "{}",
+        run.all()
+    );
+}
