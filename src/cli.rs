@@ -115,8 +115,14 @@ pub fn main() -> ExitCode {
                 crate::boot::now(&dir, port, url.as_deref())
             }
         }
-        Command::AwaitLive { .. } => not_built("await-live"),
-        Command::Restart { .. } => not_built("restart"),
+        Command::AwaitLive { version, app } => {
+            crate::platform::await_live::run(version.as_deref(), app.as_deref())
+        }
+        Command::Restart {
+            rolling,
+            process_type,
+            app,
+        } => crate::platform::restart::run(rolling, &process_type, app.as_deref()),
         Command::Rehearse { .. } => not_built("rehearse"),
     };
     exit::code(code)
