@@ -189,10 +189,7 @@ impl Ending {
                 code: exit::DEADLINE,
             },
             Err(Stop::Api(error)) => failed(
-                format!(
-                    "Platform API error: {}",
-                    error.to_string().lines().next().unwrap_or("")
-                ),
+                error.summary(),
                 if error.is_auth() {
                     exit::USAGE
                 } else {

@@ -78,6 +78,38 @@ pub(crate) enum ApiError {
 }
 
 impl ApiError {
+    /// One short clause, for a verdict line and the webhook's `reason`.
+    pub(crate) fn summary(&self) -> String {
+        match self {
+            ApiError::Unauthorized { request, .. } => {
+                format!("the Platform API did not accept the token (401) for {request}")
+            }
+            ApiError::Forbidden { request, scope, .. } => format!(
+                "the Platform API refused {request} (403): the token lacks the `{}` scope or access to the app",
+                match scope {
+                    Scope::Read => "read",
+                    Scope::Write => "write",
+                }
+            ),
+            ApiError::NotFound { request, .. } => {
+                format!("the Platform API found nothing at {request} (404)")
+            }
+            ApiError::Status {
+                request, status, ..
+            } => format!("the Platform API answered {request} with {status}"),
+            ApiError::RateLimited { request, .. } => {
+                format!("the Platform API kept rate-limiting {request} (429)")
+            }
+            ApiError::Transport { request, .. } => {
+                format!("could not reach the Platform API for {request}")
+            }
+            ApiError::BadResponse { request, .. } => {
+                format!("the Platform API sent an unexpected answer to {request}")
+            }
+            ApiError::Deadline { .. } | ApiError::Interrupted(_) => self.to_string(),
+        }
+    }
+
     /// 401 and 403: the setup is wrong, and trying again will not help.
     pub(crate) fn is_auth(&self) -> bool {
         matches!(
@@ -470,7 +502,12 @@ impl Api {
             };
             let wait = wait.min(Duration::from_mins(5));
             if Instant::now() + wait >= deadline {
-                return Err(error);
+                // A request cut short by the deadline is the deadline's doing;
+                // an API that kept refusing says so in its own error.
+                return Err(match error {
+                    ApiError::Transport { .. } => ApiError::Deadline { request },
+                    other => other,
+                });
             }
             pause(wait).map_err(ApiError::Interrupted)?;
         }
@@ -584,7 +621,7 @@ fn error_body(response: Response) -> ErrorBody {
         body.message = crate::plan::shorten(&text, 200);
     }
     // The message is the server's text: it must not smuggle a secret into the output.
-    body.message = redact::scrub(&body.message);
+    body.message = redact::scrub(body.message.trim().trim_end_matches('.'));
     body.id = redact::scrub(&body.id);
     body
 }
