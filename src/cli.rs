@@ -122,8 +122,14 @@ pub fn main() -> ExitCode {
                 crate::boot::now(&dir, port, url.as_deref())
             }
         }
-        Command::AwaitLive { .. } => not_built("await-live"),
-        Command::Restart { .. } => not_built("restart"),
+        Command::AwaitLive { version, app } => {
+            crate::platform::await_live::run(version.as_deref(), app.as_deref())
+        }
+        Command::Restart {
+            rolling,
+            process_type,
+            app,
+        } => crate::platform::restart::run(rolling, &process_type, app.as_deref()),
         Command::Rehearse {
             dir,
             dynos,
@@ -139,13 +145,6 @@ pub fn main() -> ExitCode {
         ),
     };
     exit::code(code)
-}
-
-fn not_built(name: &str) -> u8 {
-    output::error(&format!(
-        "`preheat {name}` is not built yet.\n\nThis version of preheat only provides `preheat check`."
-    ));
-    exit::USAGE
 }
 
 fn check(dir: &std::path::Path) -> u8 {

@@ -23,6 +23,8 @@ pub(crate) struct Config {
     pub(crate) prime: Vec<Step>,
     pub(crate) warmup: Warmup,
     pub(crate) notify: Option<Notify>,
+    /// `[confirm]`: how `preheat await-live` confirms a release through the Platform API.
+    pub(crate) confirm: Option<Confirm>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -277,6 +279,37 @@ pub(crate) struct Notify {
     pub(crate) webhook: Template,
 }
 
+/// `[confirm]`: the detached `preheat await-live` dyno that confirms a release is live and warm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Confirm {
+    pub(crate) enabled: bool,
+    /// How long `await-live` (and `restart --rolling`) waits before it gives up.
+    pub(crate) deadline: Duration,
+    /// How often it polls the Platform API; never below [`MIN_CONFIRM_POLL`].
+    pub(crate) poll: Duration,
+    /// The detached dyno's `time_to_live`.
+    pub(crate) time_to_live: Duration,
+}
+
+pub(crate) const DEFAULT_CONFIRM_DEADLINE: Duration = Duration::from_mins(30);
+pub(crate) const DEFAULT_CONFIRM_POLL: Duration = Duration::from_secs(5);
+pub(crate) const MIN_CONFIRM_POLL: Duration = Duration::from_secs(5);
+/// How much longer than `deadline` the detached dyno lives by default.
+const TIME_TO_LIVE_MARGIN: Duration = Duration::from_mins(5);
+/// Heroku stops one-off dynos after 24 hours whatever they ask for.
+const MAX_TIME_TO_LIVE: Duration = Duration::from_hours(24);
+
+impl Default for Confirm {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            deadline: DEFAULT_CONFIRM_DEADLINE,
+            poll: DEFAULT_CONFIRM_POLL,
+            time_to_live: DEFAULT_CONFIRM_DEADLINE + TIME_TO_LIVE_MARGIN,
+        }
+    }
+}
+
 // ---- raw, spanned shapes as they are written ----
 
 #[derive(Deserialize)]
@@ -290,6 +323,17 @@ struct RawConfig {
     prime: Vec<Spanned<RawStep>>,
     warmup: Option<Spanned<RawWarmup>>,
     notify: Option<Notify>,
+    confirm: Option<RawConfirm>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfirm {
+    #[serde(default = "yes")]
+    enabled: bool,
+    deadline: Option<Spanned<Span>>,
+    poll: Option<Spanned<Span>>,
+    time_to_live: Option<Spanned<Span>>,
 }
 
 #[derive(Deserialize)]
@@ -433,6 +477,7 @@ impl Config {
             prime: Vec::new(),
             warmup: Warmup::default(),
             notify: None,
+            confirm: None,
         }
     }
 
@@ -471,6 +516,11 @@ impl Config {
             Some(warmup) => convert_warmup(warmup).map_err(locate)?,
             None => Warmup::default(),
         };
+        let confirm = raw
+            .confirm
+            .map(convert_confirm)
+            .transpose()
+            .map_err(locate)?;
         Ok(Self {
             source: Some(path.to_path_buf()),
             release: raw.release,
@@ -478,7 +528,13 @@ impl Config {
             prime,
             warmup,
             notify: raw.notify,
+            confirm,
         })
+    }
+
+    /// The `[confirm]` settings, or their defaults when the table is absent.
+    pub(crate) fn confirm_settings(&self) -> Confirm {
+        self.confirm.clone().unwrap_or_default()
     }
 
     pub(crate) fn steps(&self, phase: Phase) -> &[Step] {
@@ -743,6 +799,64 @@ fn convert_warmup(raw: Spanned<RawWarmup>) -> Result<Warmup, Located> {
         deadline: raw.deadline.map_or(Duration::from_secs(90), Span::get),
         host: raw.host,
         url: raw.url.map(Spanned::into_inner),
+    })
+}
+
+fn convert_confirm(raw: RawConfirm) -> Result<Confirm, Located> {
+    let deadline = raw
+        .deadline
+        .as_ref()
+        .map_or(DEFAULT_CONFIRM_DEADLINE, |d| d.get_ref().get());
+    let poll = match raw.poll {
+        None => DEFAULT_CONFIRM_POLL,
+        Some(poll) if poll.get_ref().get() < MIN_CONFIRM_POLL => {
+            return Err(Located::new(
+                poll.span(),
+                format!(
+                    "`poll` must be at least {}, not {}",
+                    Span(MIN_CONFIRM_POLL),
+                    poll.get_ref()
+                ),
+                "The Platform API allows an account about 75 requests a minute; polling faster takes that budget from every other tool that uses the token. Write `poll = \"5s\"` or more.",
+            ));
+        }
+        Some(poll) => poll.into_inner().get(),
+    };
+    let time_to_live = match &raw.time_to_live {
+        Some(ttl) if ttl.get_ref().get() < deadline => {
+            return Err(Located::new(
+                ttl.span(),
+                format!(
+                    "`time_to_live` ({}) is shorter than the `deadline` ({})",
+                    ttl.get_ref(),
+                    Span(deadline)
+                ),
+                "Heroku would stop the detached dyno before `preheat await-live` reaches its deadline. Make `time_to_live` longer than `deadline`, or leave it out (the default is the deadline plus 5m).",
+            ));
+        }
+        Some(ttl) => ttl.get_ref().get(),
+        None => deadline.saturating_add(TIME_TO_LIVE_MARGIN),
+    };
+    if time_to_live > MAX_TIME_TO_LIVE {
+        let (span, key) = match (&raw.time_to_live, &raw.deadline) {
+            (Some(ttl), _) => (ttl.span(), "time_to_live"),
+            (None, Some(deadline)) => (deadline.span(), "deadline"),
+            (None, None) => (0..0, "deadline"),
+        };
+        return Err(Located::new(
+            span,
+            format!(
+                "`{key}` makes the detached dyno live {}, longer than Heroku's 24h limit",
+                crate::duration::human(time_to_live)
+            ),
+            "One-off dynos stop after 24 hours. Keep `deadline` (plus the 5m margin) and `time_to_live` within 24h; a release is normally live within minutes.",
+        ));
+    }
+    Ok(Confirm {
+        enabled: raw.enabled,
+        deadline,
+        poll,
+        time_to_live,
     })
 }
 
@@ -1133,6 +1247,82 @@ mod tests {
         let (_, _, text) =
             error("[[migrate]]\nrun = \"x\"\nlock = \"postgres\"\nlock_url = \"${DB\"\n");
         assert!(text.contains("closing"), "{text}");
+    }
+
+    #[test]
+    fn no_confirm_table_means_defaults() {
+        let config = parse("").expect("valid");
+        assert_eq!(config.confirm, None);
+        let settings = config.confirm_settings();
+        assert!(settings.enabled);
+        assert_eq!(settings.deadline, Duration::from_mins(30));
+        assert_eq!(settings.poll, Duration::from_secs(5));
+        assert_eq!(settings.time_to_live, Duration::from_mins(35));
+    }
+
+    #[test]
+    fn empty_confirm_table_is_enabled_with_defaults() {
+        let config = parse("[confirm]\n").expect("valid");
+        assert_eq!(config.confirm, Some(Confirm::default()));
+    }
+
+    #[test]
+    fn confirm_keys_parse_and_time_to_live_follows_the_deadline() {
+        let config = parse("[confirm]\ndeadline = \"10m\"\npoll = \"15s\"\n").expect("valid");
+        let confirm = config.confirm.expect("a [confirm] table");
+        assert!(confirm.enabled);
+        assert_eq!(confirm.deadline, Duration::from_mins(10));
+        assert_eq!(confirm.poll, Duration::from_secs(15));
+        assert_eq!(confirm.time_to_live, Duration::from_mins(15));
+        let config =
+            parse("[confirm]\nenabled = false\ndeadline = \"10m\"\ntime_to_live = \"1h\"\n")
+                .expect("valid");
+        let confirm = config.confirm.expect("a [confirm] table");
+        assert!(!confirm.enabled);
+        assert_eq!(confirm.time_to_live, Duration::from_hours(1));
+    }
+
+    #[test]
+    fn confirm_poll_below_five_seconds_is_located() {
+        let (line, column, text) = error("[confirm]\npoll = \"1s\"\n");
+        assert_eq!((line, column), (2, 8));
+        assert!(
+            text.contains("`poll` must be at least 5s, not 1s"),
+            "{text}"
+        );
+        let (_, _, text) = error("[confirm]\npoll = \"4500ms\"\n");
+        assert!(text.contains("not 4500ms"), "{text}");
+    }
+
+    #[test]
+    fn confirm_time_to_live_must_outlast_the_deadline() {
+        let (line, column, text) = error("[confirm]\ndeadline = \"30m\"\ntime_to_live = \"10m\"\n");
+        assert_eq!((line, column), (3, 16));
+        assert!(text.contains("shorter than the `deadline` (30m)"), "{text}");
+    }
+
+    #[test]
+    fn confirm_beyond_a_day_is_located() {
+        let (line, _, text) = error("[confirm]\ndeadline = \"24h\"\n");
+        assert_eq!(line, 2);
+        assert!(
+            text.contains(
+                "`deadline` makes the detached dyno live 24h05m, longer than Heroku's 24h limit"
+            ),
+            "{text}"
+        );
+        let (line, _, _) = error("[confirm]\ntime_to_live = \"25h\"\n");
+        assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn unknown_confirm_key_suggests_the_closest() {
+        let (line, column, text) = error("[confirm]\ntime_to_life = \"40m\"\n");
+        assert_eq!((line, column), (2, 1));
+        assert!(text.contains("unknown key `time_to_life`"), "{text}");
+        assert!(text.contains("Did you mean `time_to_live`?"), "{text}");
+        let (_, _, text) = error("[confirm]\npol = \"10s\"\n");
+        assert!(text.contains("Did you mean `poll`?"), "{text}");
     }
 
     #[test]

@@ -1,17 +1,119 @@
-//! Whether `preheat release` will also confirm, through the Platform API, that
-//! the whole release is live and warm.
+//! The last step of `preheat release`: schedule the fleet confirmation, a
+//! detached one-off dyno that runs `preheat await-live <version>` once the
+//! release phase is over. It never fails the release: without a token it says
+//! so in one line, and a failed request is a warning.
 
 use crate::config::Config;
+use crate::duration::{Span, human};
+use crate::output;
+use crate::platform::{self, SetupError, Token};
 use crate::skip::Skip;
+use std::time::{Duration, Instant};
 
-/// One line for the release output.
-pub(crate) fn describe(config: &Config, skip: Skip) -> String {
-    if config.notify.is_none() {
-        return "off (add [notify] to preheat.toml to hear when the release is live and warm)"
-            .to_string();
+/// How long the release waits for the Platform API, retries included.
+const SCHEDULE_BUDGET: Duration = Duration::from_secs(20);
+
+/// Variables that name the commit, passed on to the detached dyno.
+const COMMIT_VARS: [&str; 3] = [
+    "SOURCE_VERSION",
+    "HEROKU_BUILD_COMMIT",
+    "HEROKU_SLUG_COMMIT",
+];
+
+/// Schedules `preheat await-live` when configured; prints one
+/// `Fleet confirmation: …` line, and a warning when the request failed.
+pub(crate) fn schedule(config: &Config, skip: Skip) {
+    let line = match plan(config, skip) {
+        Ok(line) | Err(Unscheduled::Line(line)) => line,
+        Err(Unscheduled::Warning(warning)) => {
+            output::sub_bullet("Fleet confirmation: not scheduled; boot warm-up alone applies");
+            output::warning(&format!(
+                "Could not schedule the fleet confirmation (`preheat await-live`).\n\n{warning}\n\nThe release goes on: every web dyno still warms itself at boot."
+            ));
+            return;
+        }
+    };
+    output::sub_bullet(&format!("Fleet confirmation: {line}"));
+}
+
+enum Unscheduled {
+    /// A normal state, said in one line.
+    Line(String),
+    /// Something is wrong: a warning.
+    Warning(String),
+}
+
+fn plan(config: &Config, skip: Skip) -> Result<String, Unscheduled> {
+    if config.notify.is_none() && config.confirm.is_none() {
+        return Err(Unscheduled::Line(
+            "off (add [notify] to preheat.toml to hear when the release is live and warm)"
+                .to_string(),
+        ));
+    }
+    let confirm = config.confirm_settings();
+    if !confirm.enabled {
+        return Err(Unscheduled::Line(
+            "off ([confirm] enabled = false)".to_string(),
+        ));
     }
     if skip.notify {
-        return "skipped for this release (PREHEAT_SKIP=notify)".to_string();
+        return Err(Unscheduled::Line(
+            "skipped for this release (PREHEAT_SKIP=notify)".to_string(),
+        ));
     }
-    "not available in this version of preheat; boot warm-up alone applies".to_string()
+    let Some(token) = Token::from_env() else {
+        return Err(Unscheduled::Line(
+            "not scheduled: no Platform API token (PREHEAT_API_TOKEN or HEROKU_API_KEY), so boot warm-up alone applies".to_string(),
+        ));
+    };
+    let app = match platform::app_name(None) {
+        Ok(app) => app,
+        Err(SetupError::NoApp) => {
+            return Err(Unscheduled::Line(
+                "not scheduled: HEROKU_APP_NAME is not set (`heroku labs:enable runtime-dyno-metadata`), so boot warm-up alone applies".to_string(),
+            ));
+        }
+        Err(error) => return Err(Unscheduled::Warning(error.to_string())),
+    };
+    let version = std::env::var("HEROKU_RELEASE_VERSION").unwrap_or_default();
+    let version = match platform::parse_version(&version) {
+        Ok(version) => version,
+        Err(_) if version.trim().is_empty() => {
+            return Err(Unscheduled::Line(
+                "not scheduled: HEROKU_RELEASE_VERSION is not set (`heroku labs:enable runtime-dyno-metadata`), so boot warm-up alone applies".to_string(),
+            ));
+        }
+        Err(why) => {
+            return Err(Unscheduled::Warning(format!(
+                "HEROKU_RELEASE_VERSION: {why}"
+            )));
+        }
+    };
+    let poll =
+        platform::poll_interval(&confirm).map_err(|e| Unscheduled::Warning(e.to_string()))?;
+    let api =
+        platform::connect(token, app, poll).map_err(|e| Unscheduled::Warning(e.to_string()))?;
+    let env: serde_json::Map<String, serde_json::Value> = COMMIT_VARS
+        .iter()
+        .filter_map(|name| {
+            let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+            Some(((*name).to_string(), serde_json::Value::String(value)))
+        })
+        .collect();
+    let command = format!("preheat await-live {version}");
+    let dyno = api
+        .run_detached(
+            &command,
+            confirm.time_to_live,
+            &env,
+            Instant::now() + SCHEDULE_BUDGET,
+        )
+        .map_err(|e| Unscheduled::Warning(e.to_string()))?;
+    Ok(format!(
+        "scheduled `{command}` on detached dyno {} (polls every {}, gives up after {}; `heroku logs --dyno {}` shows it)",
+        dyno.name,
+        human(poll),
+        Span(confirm.deadline),
+        dyno.name
+    ))
 }

@@ -112,12 +112,37 @@ pub(crate) fn print(config: &Config) {
         }
     }
     output::sub_bullet(&format!("Warm-up: {}", describe_warmup(config)));
+    if let Some(line) = describe_confirm(config) {
+        output::sub_bullet(&format!("Confirm: {line}"));
+    }
     if let Some(notify) = &config.notify {
         output::sub_bullet(&format!(
             "Notify: POST to {} when the release is live and warm",
             notify.webhook.raw()
         ));
     }
+}
+
+/// What `[confirm]` (with or without `[notify]`) makes the release schedule; `None` when neither is set.
+pub(crate) fn describe_confirm(config: &Config) -> Option<String> {
+    if config.notify.is_none() && config.confirm.is_none() {
+        return None;
+    }
+    let confirm = config.confirm_settings();
+    if !confirm.enabled {
+        return Some("off ([confirm] enabled = false)".to_string());
+    }
+    Some(format!(
+        "after the release phase, a detached dyno runs `preheat await-live` (needs PREHEAT_API_TOKEN): waits until every web dyno is up on the release, warms it through the public URL{}; polls every {}, gives up after {}, time_to_live {}",
+        if config.notify.is_some() {
+            ", then notifies"
+        } else {
+            ""
+        },
+        Span(confirm.poll),
+        Span(confirm.deadline),
+        Span(confirm.time_to_live)
+    ))
 }
 
 #[cfg(test)]
@@ -154,6 +179,24 @@ mod tests {
         assert_eq!(
             describe_step(&config.migrate[0]),
             "schema: `rake db:migrate` [postgres lock on ${DATABASE_URL}, waits up to 2m]"
+        );
+    }
+
+    #[test]
+    fn describes_confirm_only_when_configured() {
+        let parse =
+            |text: &str| Config::parse(text, std::path::Path::new("preheat.toml")).expect("valid");
+        assert_eq!(describe_confirm(&parse("")), None);
+        let line = describe_confirm(&parse("[notify]\nwebhook = \"https://x\"\n")).expect("a line");
+        assert!(
+            line.contains("then notifies; polls every 5s, gives up after 30m, time_to_live 35m"),
+            "{line}"
+        );
+        let line = describe_confirm(&parse("[confirm]\npoll = \"10s\"\n")).expect("a line");
+        assert!(line.contains("public URL; polls every 10s"), "{line}");
+        assert_eq!(
+            describe_confirm(&parse("[confirm]\nenabled = false\n")).as_deref(),
+            Some("off ([confirm] enabled = false)")
         );
     }
 }

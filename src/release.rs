@@ -339,10 +339,7 @@ fn schedule_warmup(config: &Config, skip: Skip) {
             plan::describe_warmup(config)
         ));
     }
-    output::sub_bullet(&format!(
-        "Fleet confirmation: {}",
-        crate::fleet::describe(config, skip)
-    ));
+    crate::fleet::schedule(config, skip);
 }
 
 fn summary(records: &[Record]) {

@@ -1,0 +1,518 @@
+//! `preheat await-live VERSION`: the logic of `heroku ps:wait`, done right.
+//!
+//! 1. Poll the release until it succeeded and is current; stop when it
+//!    failed or a newer release superseded it.
+//! 2. Poll the dynos until every `web` dyno is `up` on VERSION or later.
+//! 3. Warm through the public URL until a whole round is warm.
+//! 4. POST `[notify]`, whatever the outcome.
+
+use super::warm_url::{self, WarmEnd};
+use super::{ApiError, Dyno, Session, by_name, fail_setup, offset, parse_version, pause};
+use crate::duration::human;
+use crate::exit;
+use crate::notify::{self, Notice, Outcome};
+use crate::output;
+use crate::signals;
+use crate::skip::Skip;
+use std::time::{Duration, Instant};
+
+/// Why the wait ended early.
+enum Stop {
+    /// The release failed, or there is nothing to confirm.
+    Failed(String),
+    /// A newer release replaced this one before it was live.
+    Superseded(Option<u64>),
+    /// The deadline passed while waiting for this.
+    Timeout(String),
+    Api(ApiError),
+    Interrupted(i32),
+}
+
+impl From<ApiError> for Stop {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::Interrupted(signal) => Stop::Interrupted(signal),
+            ApiError::Deadline { request } => Stop::Timeout(format!("an answer to {request}")),
+            other => Stop::Api(other),
+        }
+    }
+}
+
+struct Watch<'a> {
+    session: &'a Session,
+    version: u64,
+    started: Instant,
+    deadline: Instant,
+    description: Option<String>,
+    /// The web dynos as last seen.
+    dynos: Vec<Dyno>,
+    live_at: Option<Duration>,
+    warm_at: Option<Duration>,
+    url: Option<url::Url>,
+    /// How it was warmed, when not through the public URL.
+    warm_note: Option<String>,
+}
+
+/// The `await-live` command.
+pub(crate) fn run(version: Option<&str>, app: Option<&str>) -> u8 {
+    let started = Instant::now();
+    let (version, skip, session) = match start(version, app) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    output::header(&format!(
+        "preheat await-live v{version} ({})",
+        session.api.app()
+    ));
+    let mut watch = Watch {
+        session: &session,
+        version,
+        started,
+        deadline: started + session.confirm.deadline,
+        description: None,
+        dynos: Vec::new(),
+        live_at: None,
+        warm_at: None,
+        url: None,
+        warm_note: None,
+    };
+    let result = watch
+        .release_live()
+        .and_then(|()| watch.dynos_up())
+        .and_then(|()| watch.warm(skip));
+    let ending = Ending::of(&result, &session);
+    let text = watch.verdict(ending.outcome, ending.reason.as_deref());
+    match &result {
+        Ok(()) => output::bullet(&text),
+        Err(Stop::Api(error)) => output::error(&format!("{text}\n\n{error}")),
+        Err(Stop::Failed(_)) => output::error(&format!(
+            "{text}\n\nSee `heroku releases:info v{version}` and `heroku ps`; the release output is in `heroku releases:output v{version}`."
+        )),
+        Err(Stop::Superseded(_)) => output::warning(&format!(
+            "{text}\n\nThe newer release confirms itself when it was scheduled by `preheat release`."
+        )),
+        Err(Stop::Timeout(_)) => output::error(&format!(
+            "{text}\n\nSee `heroku ps` for dynos that did not come up, or raise `[confirm] deadline` in preheat.toml."
+        )),
+        Err(Stop::Interrupted(_)) => output::error(&text),
+    }
+    let delivered = notify(
+        &watch,
+        skip,
+        ending.outcome,
+        ending.reason,
+        ending.superseded_by,
+        text,
+    );
+    if delivered || ending.code != exit::OK {
+        ending.code
+    } else {
+        exit::FAILED
+    }
+}
+
+/// The version, `PREHEAT_SKIP` and the session; on a usage error, its exit code.
+fn start(version: Option<&str>, app: Option<&str>) -> Result<(u64, Skip, Session), u8> {
+    if let Err(error) = signals::install() {
+        output::error(&format!("Could not install signal handlers: {error}"));
+        return Err(exit::FAILED);
+    }
+    let given = version
+        .map(str::to_string)
+        .or_else(|| std::env::var("HEROKU_RELEASE_VERSION").ok())
+        .filter(|v| !v.trim().is_empty());
+    let Some(given) = given else {
+        output::header("preheat await-live");
+        output::error(
+            "No release version: pass one, like `preheat await-live v42`, or set HEROKU_RELEASE_VERSION.\n\n`preheat release` passes it when it schedules this command; `heroku labs:enable runtime-dyno-metadata` makes it available to every dyno.",
+        );
+        return Err(exit::USAGE);
+    };
+    let version = parse_version(&given).map_err(|why| {
+        output::header("preheat await-live");
+        output::error(&why);
+        exit::USAGE
+    })?;
+    let skip = Skip::from_env().map_err(|error| {
+        output::header(&format!("preheat await-live v{version}"));
+        output::error(&error.to_string());
+        exit::USAGE
+    })?;
+    let session = Session::start(app).map_err(|error| {
+        output::header(&format!("preheat await-live v{version}"));
+        fail_setup(&error)
+    })?;
+    Ok((version, skip, session))
+}
+
+/// The outcome for the webhook, and the exit code.
+struct Ending {
+    outcome: Outcome,
+    reason: Option<String>,
+    superseded_by: Option<u64>,
+    code: u8,
+}
+
+impl Ending {
+    fn of(result: &Result<(), Stop>, session: &Session) -> Self {
+        let failed = |reason: String, code: u8| Ending {
+            outcome: Outcome::Failed,
+            reason: Some(reason),
+            superseded_by: None,
+            code,
+        };
+        match result {
+            Ok(()) => Ending {
+                outcome: Outcome::Warm,
+                reason: None,
+                superseded_by: None,
+                code: exit::OK,
+            },
+            Err(Stop::Failed(why)) => failed(why.clone(), exit::FAILED),
+            Err(Stop::Superseded(by)) => Ending {
+                superseded_by: *by,
+                ..failed(
+                    match by {
+                        Some(newer) => format!("superseded by v{newer} before it was live"),
+                        None => "superseded by a newer release before it was live".to_string(),
+                    },
+                    exit::FAILED,
+                )
+            },
+            Err(Stop::Timeout(what)) => Ending {
+                outcome: Outcome::Timeout,
+                reason: Some(format!(
+                    "gave up at the {} deadline, waiting for {what}",
+                    human(session.confirm.deadline)
+                )),
+                superseded_by: None,
+                code: exit::DEADLINE,
+            },
+            Err(Stop::Api(error)) => failed(
+                error.summary(),
+                if error.is_auth() {
+                    exit::USAGE
+                } else {
+                    exit::FAILED
+                },
+            ),
+            Err(Stop::Interrupted(signal)) => failed(
+                format!("stopped by {}", signals::name(*signal)),
+                128 + u8::try_from(*signal).unwrap_or(0),
+            ),
+        }
+    }
+}
+
+/// Step 4: the webhook, whatever the outcome. `false` when it was not delivered.
+fn notify(
+    watch: &Watch<'_>,
+    skip: Skip,
+    outcome: Outcome,
+    reason: Option<String>,
+    superseded_by: Option<u64>,
+    text: String,
+) -> bool {
+    let session = watch.session;
+    let Some(notify) = &session.config.notify else {
+        return true;
+    };
+    if skip.notify {
+        output::bullet("Notify: skipped (PREHEAT_SKIP=notify)");
+        return true;
+    }
+    let notice = Notice {
+        app: session.api.app().to_string(),
+        version: watch.version,
+        commit: commit(watch.description.as_deref()),
+        outcome,
+        reason,
+        superseded_by,
+        live_after: watch.live_at,
+        warm_after: watch.warm_at,
+        elapsed: watch.elapsed(),
+        dynos: watch.dynos.clone(),
+        url: watch.url.as_ref().map(ToString::to_string),
+        text,
+    };
+    output::bullet("Notify");
+    let backoff =
+        (session.confirm.poll / 5).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    // Its own budget: a timed-out wait still gets its notification out.
+    match notify::send(
+        notify,
+        &notice,
+        backoff,
+        Instant::now() + Duration::from_mins(1),
+    ) {
+        Ok(line) => {
+            output::sub_bullet(&format!("POST {line}"));
+            true
+        }
+        Err(error) => {
+            output::error(&format!("The notification was not delivered.\n\n{error}"));
+            false
+        }
+    }
+}
+
+impl Watch<'_> {
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Pauses one poll interval, or stops at the deadline.
+    fn next_poll(&self, waiting_for: &str) -> Result<(), Stop> {
+        let wait = self.session.poll_pause();
+        if Instant::now() + wait >= self.deadline {
+            return Err(Stop::Timeout(waiting_for.to_string()));
+        }
+        pause(wait).map_err(Stop::Interrupted)
+    }
+
+    /// Step 1: the release succeeded and is current.
+    fn release_live(&mut self) -> Result<(), Stop> {
+        let api = &self.session.api;
+        let version = self.version;
+        output::bullet(&format!("Release v{version}"));
+        let mut last = String::new();
+        loop {
+            let release = api.release(version, self.deadline)?;
+            if release.description.is_some() {
+                self.description.clone_from(&release.description);
+            }
+            let state = match (release.status.as_str(), release.current) {
+                ("succeeded", true) => {
+                    output::sub_bullet(&format!(
+                        "v{version} succeeded and is current ({})",
+                        offset(self.elapsed())
+                    ));
+                    return Ok(());
+                }
+                ("failed", _) => {
+                    output::sub_bullet(&format!("v{version} failed ({})", offset(self.elapsed())));
+                    return Err(Stop::Failed(format!(
+                        "release v{version} failed: its release phase did not succeed"
+                    )));
+                }
+                ("succeeded", false) => {
+                    // A rollback or a later deploy makes a newer release.
+                    let newest = api.newest_release(self.deadline)?;
+                    match newest {
+                        Some(newer) if newer.version > version => {
+                            output::sub_bullet(&format!(
+                                "v{version} succeeded, but v{} replaced it ({})",
+                                newer.version,
+                                offset(self.elapsed())
+                            ));
+                            return Err(Stop::Superseded(Some(newer.version)));
+                        }
+                        _ => "succeeded, not current yet".to_string(),
+                    }
+                }
+                ("pending", _) => "pending: release phase still running".to_string(),
+                (other, _) => other.to_string(),
+            };
+            if state != last {
+                output::sub_bullet(&format!("v{version}: {state}"));
+                last = state;
+            }
+            self.next_poll(&format!("release v{version} to succeed"))?;
+        }
+    }
+
+    /// Step 2: every web dyno is up on this release or a later one.
+    fn dynos_up(&mut self) -> Result<(), Stop> {
+        let api = &self.session.api;
+        let version = self.version;
+        output::bullet("Web dynos");
+        let mut last = String::new();
+        let mut empty = 0;
+        let mut checked_newer = false;
+        loop {
+            let mut dynos: Vec<Dyno> = api
+                .dynos(self.deadline)?
+                .into_iter()
+                .filter(|d| d.kind == "web")
+                .collect();
+            by_name(&mut dynos);
+            self.dynos.clone_from(&dynos);
+            let ready = dynos
+                .iter()
+                .filter(|d| d.is_up() && d.version().is_some_and(|v| v >= version))
+                .count();
+            if dynos.is_empty() {
+                empty += 1;
+                if empty >= 3 {
+                    return Err(Stop::Failed(format!(
+                        "no web dynos are running on {} (is `web` scaled to 0? `heroku ps:scale web=1`)",
+                        api.app()
+                    )));
+                }
+            } else if ready == dynos.len() {
+                let live = self.elapsed();
+                self.live_at = Some(live);
+                output::sub_bullet(&format!(
+                    "{ready}/{ready} up on v{version}{} ({})",
+                    if dynos.iter().any(|d| d.version() > Some(version)) {
+                        " or later"
+                    } else {
+                        ""
+                    },
+                    offset(live)
+                ));
+                return Ok(());
+            }
+            let line = format!(
+                "{ready}/{} up on v{version}: {}",
+                dynos.len(),
+                dynos.iter().map(Dyno::line).collect::<Vec<_>>().join(", ")
+            );
+            if line != last {
+                output::sub_bullet(&line);
+                last = line;
+            }
+            if !checked_newer && dynos.iter().any(|d| d.version() > Some(version)) {
+                checked_newer = true;
+                let release = api.release(version, self.deadline)?;
+                if !release.current {
+                    let newest = api.newest_release(self.deadline)?;
+                    return Err(Stop::Superseded(newest.map(|r| r.version)));
+                }
+            }
+            self.next_poll(&format!("every web dyno to be up on v{version}"))?;
+        }
+    }
+
+    /// Step 3: the warm-up through the public URL.
+    fn warm(&mut self, skip: Skip) -> Result<(), Stop> {
+        let session = self.session;
+        let warmup = &session.config.warmup;
+        if skip.warmup || !warmup.enabled {
+            self.warm_note = Some(if skip.warmup {
+                "warm-up skipped (PREHEAT_SKIP=warmup)".to_string()
+            } else {
+                "warm-up off ([warmup] enabled = false)".to_string()
+            });
+            self.warm_at = self.live_at;
+            return Ok(());
+        }
+        let url = match super::public_url(&session.config) {
+            Ok(Some(url)) => url,
+            Ok(None) => {
+                output::warning(
+                    "No public URL to warm through: HEROKU_APP_DEFAULT_DOMAIN_NAME is not set and preheat.toml has no `[warmup] url`.\n\nEach web dyno warmed itself at boot. To warm through the router as well, run `heroku labs:enable runtime-dyno-metadata`, or set `[warmup] url`.",
+                );
+                self.warm_note = Some("boot warm-up only".to_string());
+                self.warm_at = self.live_at;
+                return Ok(());
+            }
+            Err(why) => return Err(Stop::Failed(why)),
+        };
+        output::bullet(&format!("Warm-up through {url}"));
+        self.url = Some(url.clone());
+        let keep_until = match warm_url::preboot_window(session, self.deadline) {
+            Some(window) => {
+                output::sub_bullet(&format!(
+                    "Preboot is on: the router moves traffic to the new dynos over up to {}; warming through it until then",
+                    human(window)
+                ));
+                Instant::now() + window
+            }
+            None => Instant::now(),
+        };
+        match warm_url::warm_until_warm(session, &url, keep_until, self.deadline) {
+            WarmEnd::Warm(verdict) => {
+                self.warm_at = Some(self.elapsed());
+                output::sub_bullet(&verdict);
+                Ok(())
+            }
+            WarmEnd::Deadline(verdict) => Err(Stop::Timeout(format!(
+                "a warm answer through {url} (last round: {verdict})"
+            ))),
+            WarmEnd::Interrupted(signal) => Err(Stop::Interrupted(signal)),
+        }
+    }
+
+    /// The final line: `my-app v42 is live and warm: live at +40s, warm at +42s (2 web dynos)`.
+    fn verdict(&self, outcome: Outcome, reason: Option<&str>) -> String {
+        let app = self.session.api.app();
+        let version = self.version;
+        let live = self.live_at.map_or_else(
+            || "not live".to_string(),
+            |t| format!("live at {}", offset(t)),
+        );
+        let warm = self.warm_at.map_or_else(
+            || "not warm".to_string(),
+            |t| format!("warm at {}", offset(t)),
+        );
+        let dynos = match self.dynos.len() {
+            1 => "1 web dyno".to_string(),
+            n => format!("{n} web dynos"),
+        };
+        match outcome {
+            Outcome::Warm => {
+                let note = self
+                    .warm_note
+                    .as_deref()
+                    .map(|n| format!("; {n}"))
+                    .unwrap_or_default();
+                format!("{app} v{version} is live and warm: {live}, {warm} ({dynos}{note})")
+            }
+            Outcome::Failed | Outcome::Timeout => format!(
+                "{app} v{version} is not live and warm: {}; {live}, {warm}, stopped at {}",
+                reason.unwrap_or("it failed"),
+                offset(self.elapsed())
+            ),
+        }
+    }
+}
+
+/// The commit: `SOURCE_VERSION`, `HEROKU_BUILD_COMMIT` or `HEROKU_SLUG_COMMIT`,
+/// else the release's description (`Deploy 3f2e1a9b` gives `3f2e1a9b`).
+fn commit(description: Option<&str>) -> Option<String> {
+    [
+        "SOURCE_VERSION",
+        "HEROKU_BUILD_COMMIT",
+        "HEROKU_SLUG_COMMIT",
+    ]
+    .into_iter()
+    .find_map(|name| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    })
+    .or_else(|| {
+        let description = description?.trim();
+        if description.is_empty() {
+            return None;
+        }
+        Some(match description.strip_prefix("Deploy ") {
+            Some(rest) if rest.split_whitespace().count() == 1 => rest.to_string(),
+            _ => description.to_string(),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_from_a_deploy_description() {
+        // SOURCE_VERSION and friends are not set in unit tests.
+        if std::env::var_os("SOURCE_VERSION").is_some()
+            || std::env::var_os("HEROKU_BUILD_COMMIT").is_some()
+            || std::env::var_os("HEROKU_SLUG_COMMIT").is_some()
+        {
+            return;
+        }
+        assert_eq!(commit(Some("Deploy 3f2e1a9b")).as_deref(), Some("3f2e1a9b"));
+        assert_eq!(
+            commit(Some("Set FOO config vars")).as_deref(),
+            Some("Set FOO config vars")
+        );
+        assert_eq!(commit(None), None);
+    }
+}

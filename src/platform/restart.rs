@@ -1,0 +1,320 @@
+//! `preheat restart [--rolling] [--type web]`: a restart at a time you choose,
+//! for Heroku Scheduler.
+//!
+//! Plain, it restarts every dyno at once (`DELETE /apps/{app}/dynos`), as
+//! `heroku ps:restart` does. `--rolling` restarts the dynos of one type one at
+//! a time: it waits until the restarted dyno is `up` again, and warm through
+//! the public URL, before it restarts the next; it never restarts a dyno
+//! while another of its type is down.
+
+use super::warm_url::{self, WarmEnd};
+use super::{ApiError, Dyno, Session, by_name, fail_setup, pause};
+use crate::duration::human;
+use crate::exit;
+use crate::output;
+use crate::signals;
+use crate::skip::Skip;
+use std::time::{Duration, Instant};
+
+enum Stop {
+    /// Exit code and message.
+    Failed(u8, String),
+    Api(ApiError),
+}
+
+impl From<ApiError> for Stop {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::Interrupted(signal) => Stop::Failed(
+                128 + u8::try_from(signal).unwrap_or(0),
+                format!(
+                    "preheat received {} and stopped the rolling restart.",
+                    signals::name(signal)
+                ),
+            ),
+            ApiError::Deadline { request } => Stop::Failed(
+                exit::DEADLINE,
+                format!(
+                    "The deadline passed while waiting for {request}. Raise `[confirm] deadline` in preheat.toml."
+                ),
+            ),
+            other => Stop::Api(other),
+        }
+    }
+}
+
+fn valid_type(kind: &str) -> bool {
+    !kind.is_empty()
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The `restart` command.
+pub(crate) fn run(rolling: bool, kind: &str, app: Option<&str>) -> u8 {
+    let started = Instant::now();
+    if let Err(error) = signals::install() {
+        output::error(&format!("Could not install signal handlers: {error}"));
+        return exit::FAILED;
+    }
+    let title = if rolling {
+        format!("preheat restart --rolling --type {kind}")
+    } else {
+        "preheat restart".to_string()
+    };
+    if !valid_type(kind) {
+        output::header(&title);
+        output::error(&format!(
+            "`{kind}` is not a process type.\n\nUse a type from the Procfile, like `--type web`."
+        ));
+        return exit::USAGE;
+    }
+    if !rolling && kind != "web" {
+        output::header(&title);
+        output::error(&format!(
+            "`--type {kind}` selects the dynos that `--rolling` restarts; a plain `preheat restart` restarts every dyno of the app at once.\n\nRun `preheat restart --rolling --type {kind}` to restart only the `{kind}` dynos, one at a time."
+        ));
+        return exit::USAGE;
+    }
+    let skip = match Skip::from_env() {
+        Ok(skip) => skip,
+        Err(error) => {
+            output::header(&title);
+            output::error(&error.to_string());
+            return exit::USAGE;
+        }
+    };
+    let session = match Session::start(app) {
+        Ok(session) => session,
+        Err(error) => {
+            output::header(&title);
+            return fail_setup(&error);
+        }
+    };
+    output::header(&format!("{title} ({})", session.api.app()));
+    let deadline = started + session.confirm.deadline;
+    let result = if rolling {
+        rolling_restart(&session, kind, skip, started, deadline)
+    } else {
+        session
+            .api
+            .restart_all(deadline)
+            .map_err(Stop::from)
+            .map(|()| {
+                output::bullet(&format!(
+                    "Restarted every dyno of {} at once (DELETE /apps/{}/dynos)",
+                    session.api.app(),
+                    session.api.app()
+                ));
+                output::sub_bullet(
+                    "Each web dyno warms itself at boot. To restart one dyno at a time, each up and warm before the next, use `preheat restart --rolling`.",
+                );
+            })
+    };
+    match result {
+        Ok(()) => {
+            bullet_stream::global::print::all_done(&Some(started));
+            exit::OK
+        }
+        Err(Stop::Failed(code, message)) => {
+            output::error(&message);
+            code
+        }
+        Err(Stop::Api(error)) => {
+            let code = if error.is_auth() {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            };
+            let refused = if error.is_auth() {
+                "The restart was refused; no dyno was restarted by this request.\n\n"
+            } else {
+                ""
+            };
+            output::error(&format!("{refused}{error}"));
+            code
+        }
+    }
+}
+
+fn of_type(session: &Session, kind: &str, deadline: Instant) -> Result<Vec<Dyno>, Stop> {
+    let mut dynos: Vec<Dyno> = session
+        .api
+        .dynos(deadline)?
+        .into_iter()
+        .filter(|d| d.kind == kind)
+        .collect();
+    by_name(&mut dynos);
+    Ok(dynos)
+}
+
+fn next_poll(session: &Session, deadline: Instant, waiting_for: &str) -> Result<(), Stop> {
+    let wait = session.poll_pause();
+    if Instant::now() + wait >= deadline {
+        return Err(Stop::Failed(
+            exit::DEADLINE,
+            format!(
+                "Gave up at the {} deadline, waiting for {waiting_for}. See `heroku ps`; raise `[confirm] deadline` in preheat.toml if restarts take longer.",
+                human(session.confirm.deadline)
+            ),
+        ));
+    }
+    pause(wait).map_err(|signal| {
+        Stop::Failed(
+            128 + u8::try_from(signal).unwrap_or(0),
+            format!(
+                "preheat received {} and stopped the rolling restart.",
+                signals::name(signal)
+            ),
+        )
+    })
+}
+
+fn rolling_restart(
+    session: &Session,
+    kind: &str,
+    skip: Skip,
+    started: Instant,
+    deadline: Instant,
+) -> Result<(), Stop> {
+    let api = &session.api;
+    let dynos = of_type(session, kind, deadline)?;
+    if dynos.is_empty() {
+        return Err(Stop::Failed(
+            exit::FAILED,
+            format!(
+                "No `{kind}` dynos are running on {}, so there is nothing to restart.\n\nSee `heroku ps`.",
+                api.app()
+            ),
+        ));
+    }
+    // Only web dynos answer through the public URL.
+    let warmup = &session.config.warmup;
+    let url = if kind == "web" && warmup.enabled && !skip.warmup {
+        match super::public_url(&session.config) {
+            Ok(url) => url,
+            Err(why) => return Err(Stop::Failed(exit::USAGE, why)),
+        }
+    } else {
+        None
+    };
+    let count = dynos.len();
+    output::bullet(&format!(
+        "Rolling restart of {count} `{kind}` dyno{}, one at a time",
+        if count == 1 { "" } else { "s" }
+    ));
+    if kind == "web" && url.is_none() && warmup.enabled && !skip.warmup {
+        output::sub_bullet(
+            "No public URL (HEROKU_APP_DEFAULT_DOMAIN_NAME or [warmup] url): each dyno warms itself at boot; this waits for `up` only",
+        );
+    }
+    for (index, dyno) in dynos.iter().enumerate() {
+        let name = &dyno.name;
+        // Never two down at once: every other dyno of the type must be up first.
+        let mut said = false;
+        let before = loop {
+            let now = of_type(session, kind, deadline)?;
+            let down: Vec<String> = now
+                .iter()
+                .filter(|d| &d.name != name && !d.is_up())
+                .map(Dyno::line)
+                .collect();
+            if down.is_empty() {
+                break now.into_iter().find(|d| &d.name == name);
+            }
+            if !said {
+                output::sub_bullet(&format!(
+                    "waiting for {} before restarting {name}",
+                    down.join(", ")
+                ));
+                said = true;
+            }
+            next_poll(session, deadline, &format!("{} to be up", down.join(", ")))?;
+        };
+        let Some(before) = before else {
+            output::sub_bullet(&format!("{name}: gone (scaled down?), skipped"));
+            continue;
+        };
+        let restarted_at = Instant::now();
+        api.restart_dyno(name, deadline)?;
+        output::sub_bullet(&format!("{name} ({}/{count}): restarting", index + 1));
+        wait_until_back(session, kind, &before, deadline)?;
+        output::sub_bullet(&format!(
+            "{name}: up again after {}",
+            human(restarted_at.elapsed())
+        ));
+        if let Some(url) = &url {
+            // The dyno warmed itself at boot; this checks the app answers warm
+            // through the router (for a one-dyno app, that is this dyno).
+            let until = deadline.min(Instant::now() + warmup.deadline.max(Duration::from_secs(1)));
+            match warm_url::warm_until_warm(session, url, Instant::now(), until) {
+                WarmEnd::Warm(verdict) => output::sub_bullet(&format!("{name}: {verdict}")),
+                WarmEnd::Deadline(verdict) => {
+                    let rest = if index + 1 < count {
+                        format!(
+                            "; the rolling restart stopped before {}",
+                            dynos[index + 1].name
+                        )
+                    } else {
+                        String::new()
+                    };
+                    return Err(Stop::Failed(
+                        exit::FAILED,
+                        format!(
+                            "{name} is up again, but {url} did not answer warm within {} ({verdict}){rest}.\n\nCheck `heroku logs --dyno {name}` and the [warmup] requests.",
+                            human(warmup.deadline)
+                        ),
+                    ));
+                }
+                WarmEnd::Interrupted(signal) => {
+                    return Err(Stop::Failed(
+                        128 + u8::try_from(signal).unwrap_or(0),
+                        format!("preheat received {} and stopped.", signals::name(signal)),
+                    ));
+                }
+            }
+        }
+    }
+    output::bullet(&format!(
+        "Restarted {count} `{kind}` dyno{} one at a time in {}",
+        if count == 1 { "" } else { "s" },
+        human(started.elapsed())
+    ));
+    Ok(())
+}
+
+/// Waits until the dyno that was `before` has restarted and is `up` again.
+fn wait_until_back(
+    session: &Session,
+    kind: &str,
+    before: &Dyno,
+    deadline: Instant,
+) -> Result<(), Stop> {
+    let mut left_up = false;
+    let mut last = String::new();
+    loop {
+        next_poll(
+            session,
+            deadline,
+            &format!("{} to be up again", before.name),
+        )?;
+        let now = of_type(session, kind, deadline)?;
+        match now.iter().find(|d| d.name == before.name) {
+            None => left_up = true,
+            Some(dyno) => {
+                let changed = dyno.id != before.id || dyno.updated_at != before.updated_at;
+                if !dyno.is_up() {
+                    left_up = true;
+                }
+                if dyno.is_up() && (changed || left_up) {
+                    return Ok(());
+                }
+                let line = dyno.line();
+                if line != last && !dyno.is_up() {
+                    output::sub_bullet(&line);
+                }
+                last = line;
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The `[warmup]` requests through the app's public URL, repeated until a
+//! whole round answers as expected. Right after a deploy the router may still
+//! answer from old (or stopping) dynos, and under preboot it moves traffic to
+//! the new dynos over a few minutes, so one failed round proves little.
+
+use super::{Session, pause};
+use crate::output;
+use crate::warm::{self, Target};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How the repeated warm-up ended.
+pub(crate) enum WarmEnd {
+    /// A whole round was warm: its verdict.
+    Warm(String),
+    /// The deadline passed: the last round's verdict.
+    Deadline(String),
+    Interrupted(i32),
+}
+
+/// Warms through `url` until a round is warm and `keep_until` has passed.
+/// `keep_until` is the preboot switch-over: until then, rounds go on even
+/// when warm, so the new dynos get warm requests as the router moves to them.
+pub(crate) fn warm_until_warm(
+    session: &Session,
+    url: &url::Url,
+    keep_until: Instant,
+    deadline: Instant,
+) -> WarmEnd {
+    let warmup = &session.config.warmup;
+    let target = Target {
+        base: url.clone(),
+        host: warmup.host.clone(),
+    };
+    let expected = warmup.requests.len() * warmup.rounds as usize;
+    let mut round = 0u32;
+    let mut said_warm = false;
+    loop {
+        round += 1;
+        let round_deadline = deadline.min(Instant::now() + warmup.deadline);
+        let lines = Mutex::new(Vec::new());
+        let report = warm::run(&target, warmup, round_deadline, &|line| {
+            if let Ok(mut lines) = lines.lock() {
+                lines.push(line.to_string());
+            }
+        });
+        let lines = lines.into_inner().unwrap_or_default();
+        let verdict = report.verdict(expected);
+        let warm = report.all_ok() && report.hits.len() == expected;
+        if warm && Instant::now() >= keep_until {
+            if round == 1 {
+                for line in &lines {
+                    output::sub_bullet(line);
+                }
+            }
+            return WarmEnd::Warm(verdict);
+        }
+        if warm {
+            if !said_warm {
+                output::sub_bullet(&format!(
+                    "round {round}: {verdict}; warming on until the preboot switch-over is over"
+                ));
+                said_warm = true;
+            }
+        } else if round == 1 {
+            for line in &lines {
+                output::sub_bullet(line);
+            }
+            output::sub_bullet(&format!(
+                "round {round}: {verdict}; retrying, the router may still answer from old dynos"
+            ));
+        } else {
+            output::sub_bullet(&format!("round {round}: {verdict}"));
+        }
+        let wait = session.poll_pause();
+        if Instant::now() + wait >= deadline {
+            return WarmEnd::Deadline(verdict);
+        }
+        if let Err(signal) = pause(wait) {
+            return WarmEnd::Interrupted(signal);
+        }
+    }
+}
+
+/// Whether preboot is on; any answer but a clear "yes" means no.
+pub(crate) fn preboot_window(session: &Session, deadline: Instant) -> Option<Duration> {
+    match session.api.preboot(deadline) {
+        Ok(true) => Some(session.switch_over()),
+        _ => None,
+    }
+}
