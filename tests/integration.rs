@@ -21,8 +21,7 @@ use libcnb_test::{
     BuildConfig, BuildpackReference, ContainerConfig, ContainerContext, LogOutput, PackResult,
     TestRunner, assert_contains,
 };
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -170,32 +169,14 @@ fn wait_for_log(container: &ContainerContext, needle: &str, limit: Duration) -> 
     }
 }
 
-/// One GET as a user would send it: the status and how long it took.
+/// One GET as a user would send it, to the container's published port.
 fn user_request(address: SocketAddr, path: &str) -> (u16, Duration) {
     let address = if address.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], address.port()))
     } else {
         address
     };
-    let started = Instant::now();
-    let mut stream =
-        TcpStream::connect_timeout(&address, Duration::from_secs(10)).expect("connect to web");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, started.elapsed())
+    support::user_request_to(address, path)
 }
 
 #[test]

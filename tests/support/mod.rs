@@ -351,11 +351,24 @@ impl SlowServer {
     }
 }
 
-/// One GET as a user would send it; returns the status and how long it took.
+/// One GET as a user would send it to 127.0.0.1; the status and how long it took.
 pub(crate) fn user_request(port: u16, path: &str) -> (u16, std::time::Duration) {
+    user_request_to(std::net::SocketAddr::from(([127, 0, 0, 1], port)), path)
+}
+
+/// One GET on a fresh connection, `Connection: close`; the status and how long it took.
+pub(crate) fn user_request_to(
+    address: std::net::SocketAddr,
+    path: &str,
+) -> (u16, std::time::Duration) {
     use std::io::Write;
     let started = std::time::Instant::now();
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(10))
+            .expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("read timeout");
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
