@@ -76,7 +76,7 @@ pub(crate) fn boot(dir: &Path) -> u8 {
             &name,
             &format!(
                 "not warmed: port {port} did not accept connections within {} ([warmup] deadline)",
-                human(config.warmup.deadline)
+                crate::duration::Span(config.warmup.deadline)
             ),
         );
         return exit::OK;

@@ -3,7 +3,7 @@
 //! schedules the warm-up. The exit code is the contract with Heroku.
 
 use crate::config::{Action, Config, Phase, Step};
-use crate::duration::human;
+use crate::duration::{Span, human};
 use crate::exit;
 use crate::httpstep::{self, HttpError};
 use crate::output;
@@ -115,14 +115,14 @@ fn settle(
         StepEnd::Deadline => {
             let why = format!(
                 "stopped: the release deadline of {} passed",
-                human(config.release.deadline.get())
+                config.release.deadline
             );
             output::sub_bullet(&format!("{}: {why}", step.name));
             verdict = Some((
                 exit::DEADLINE,
                 format!(
                     "The release deadline of {} passed while {} was running; it was stopped and the release is aborted.\n\nRaise `[release] deadline` in preheat.toml (Heroku stops release phase at 60m), or make the step faster, e.g. by moving slow work into a [[prime]] step with `required = false`.",
-                    human(config.release.deadline.get()),
+                    config.release.deadline,
                     step.name
                 ),
             ));
@@ -300,7 +300,7 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
                 Ok(Outcome::Exited(status)) => StepEnd::Failed(process::describe(status)),
                 Ok(Outcome::TimedOut(Limit::StepTimeout)) => StepEnd::Failed(format!(
                     "timed out after {} and was stopped",
-                    human(step.timeout.unwrap_or_default())
+                    Span(step.timeout.unwrap_or_default())
                 )),
                 Ok(Outcome::TimedOut(Limit::Deadline)) => StepEnd::Deadline,
                 Ok(Outcome::Interrupted(signal)) => StepEnd::Interrupted(signal),
