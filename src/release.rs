@@ -122,8 +122,7 @@ fn settle(
                 exit::DEADLINE,
                 format!(
                     "The release deadline of {} passed while {} was running; it was stopped and the release is aborted.\n\nRaise `[release] deadline` in preheat.toml (Heroku stops release phase at 60m), or make the step faster, e.g. by moving slow work into a [[prime]] step with `required = false`.",
-                    config.release.deadline,
-                    step.name
+                    config.release.deadline, step.name
                 ),
             ));
             Status::Failed(why)
