@@ -172,7 +172,8 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
                         status.as_u16()
                     ));
                 }
-                let retry_after = retry_after(&response);
+                // A prime step waits at most five minutes for a server's Retry-After.
+                let retry_after = retry_after(&response).map(|w| w.min(Duration::from_mins(5)));
                 let text = response.text().unwrap_or_default();
                 let body = redact::scrub(&crate::plan::shorten(&text, 200));
                 output::sub_bullet(&format!(
@@ -218,7 +219,7 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
             human(wait),
             attempt + 1
         ));
-        sleep_interruptibly(wait)?;
+        signals::pause(wait).map_err(HttpError::Interrupted)?;
     }
     Err(HttpError::Deadline)
 }
@@ -249,32 +250,16 @@ fn send_interruptibly(
     }
 }
 
-fn sleep_interruptibly(total: Duration) -> Result<(), HttpError> {
-    let until = Instant::now() + total;
-    while Instant::now() < until {
-        if let Some(signal) = signals::received() {
-            return Err(HttpError::Interrupted(signal));
-        }
-        thread::sleep(
-            until
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(50)),
-        );
-    }
-    Ok(())
-}
-
-/// `Retry-After` in seconds or as an HTTP date, capped at five minutes.
-fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
+/// `Retry-After` in seconds or as an HTTP date (a date in the past is zero).
+pub(crate) fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
     let value = response.headers().get("retry-after")?.to_str().ok()?.trim();
-    let wait = match value.parse::<u64>() {
+    Some(match value.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
         Err(_) => httpdate::parse_http_date(value)
             .ok()?
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
-    };
-    Some(wait.min(Duration::from_mins(5)))
+    })
 }
 
 /// reqwest's error chain, with the URL (and any password in it) scrubbed.

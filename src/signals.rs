@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 static RECEIVED: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 
@@ -25,6 +26,21 @@ pub(crate) fn install() -> std::io::Result<()> {
 pub(crate) fn received() -> Option<i32> {
     let value = RECEIVED.get()?.load(Ordering::SeqCst);
     i32::try_from(value).ok().filter(|v| *v != 0)
+}
+
+/// Sleeps, waking early when SIGTERM or SIGINT arrives (returns the signal).
+pub(crate) fn pause(total: Duration) -> Result<(), i32> {
+    let until = Instant::now() + total;
+    loop {
+        if let Some(signal) = received() {
+            return Err(signal);
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
 }
 
 pub(crate) fn name(signal: i32) -> String {

@@ -7,12 +7,13 @@
 //! 4. POST `[notify]`, whatever the outcome.
 
 use super::warm_url::{self, WarmEnd};
-use super::{ApiError, Dyno, Session, by_name, fail_setup, offset, parse_version, pause};
+use super::{ApiError, Dyno, Session, by_name, fail_setup, offset, parse_version};
 use crate::duration::human;
 use crate::exit;
 use crate::notify::{self, Notice, Outcome};
 use crate::output;
 use crate::signals;
+use crate::signals::pause;
 use crate::skip::Skip;
 use std::time::{Duration, Instant};
 

@@ -2,15 +2,16 @@
 //! preheat needs, retried on 5xx, backing off on 429 and slowing down as
 //! `RateLimit-Remaining` runs low.
 
-use super::{Dyno, Release, Token, pause};
+use super::{Dyno, Release, Token};
 use crate::duration::human;
 use crate::redact;
+use crate::signals::pause;
 use reqwest::Method;
 use reqwest::blocking::Response;
 use serde::de::DeserializeOwned;
 use std::cell::Cell;
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// `Accept` for version 3 of the Platform API.
 pub(crate) const ACCEPT: &str = "application/vnd.heroku+json; version=3";
@@ -526,7 +527,7 @@ impl Api {
         if response.status().is_success() {
             return Ok(Answer::Done(response));
         }
-        let retry_after = retry_after(&response);
+        let retry_after = crate::httpstep::retry_after(&response);
         let error = error_body(response);
         let request = request.to_string();
         match status {
@@ -624,20 +625,6 @@ fn error_body(response: Response) -> ErrorBody {
     body.message = redact::scrub(body.message.trim().trim_end_matches('.'));
     body.id = redact::scrub(&body.id);
     body
-}
-
-/// `Retry-After` in seconds or as an HTTP date.
-fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response.headers().get("retry-after")?.to_str().ok()?.trim();
-    match value.parse::<u64>() {
-        Ok(secs) => Some(Duration::from_secs(secs)),
-        Err(_) => Some(
-            httpdate::parse_http_date(value)
-                .ok()?
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO),
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -157,21 +157,6 @@ pub(crate) fn jitter(base: Duration) -> Duration {
     base + Duration::from_nanos(if nanos == 0 { 0 } else { random % nanos })
 }
 
-/// Sleeps, waking early when SIGTERM or SIGINT arrives (returns the signal).
-pub(crate) fn pause(total: Duration) -> Result<(), i32> {
-    let until = Instant::now() + total;
-    loop {
-        if let Some(signal) = crate::signals::received() {
-            return Err(signal);
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(());
-        }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
-    }
-}
-
 /// `+12s`, `+1.5s`: a time since the start, for the verdict line.
 pub(crate) fn offset(elapsed: Duration) -> String {
     if elapsed < Duration::from_secs(10) {

@@ -8,11 +8,12 @@
 //! while another of its type is down.
 
 use super::warm_url::{self, WarmEnd};
-use super::{ApiError, Dyno, Session, by_name, fail_setup, pause};
+use super::{ApiError, Dyno, Session, by_name, fail_setup};
 use crate::duration::human;
 use crate::exit;
 use crate::output;
 use crate::signals;
+use crate::signals::pause;
 use crate::skip::Skip;
 use std::time::{Duration, Instant};
 

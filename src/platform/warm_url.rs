@@ -3,8 +3,9 @@
 //! answer from old (or stopping) dynos, and under preboot it moves traffic to
 //! the new dynos over a few minutes, so one failed round proves little.
 
-use super::{Session, pause};
+use super::Session;
 use crate::output;
+use crate::signals::pause;
 use crate::warm::{self, Target};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
