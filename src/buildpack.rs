@@ -1,9 +1,9 @@
 //! The buildpack: detect and build, as libcnb runs them.
 
+use crate::config::plan;
+use crate::config::procfile::{Procfile, ProcfileError, RELEASE_LINE};
 use crate::config::{Config, ConfigError};
 use crate::output;
-use crate::plan;
-use crate::procfile::{Procfile, ProcfileError, RELEASE_LINE};
 use libcnb::build::{BuildContext, BuildResult, BuildResultBuilder};
 use libcnb::data::layer_name;
 use libcnb::detect::{DetectContext, DetectResult, DetectResultBuilder};

@@ -1,10 +1,10 @@
 //! The `preheat` command line.
 
 use crate::config::Config;
+use crate::config::plan;
+use crate::config::procfile::{Procfile, RELEASE_LINE};
 use crate::exit;
 use crate::output;
-use crate::plan;
-use crate::procfile::{Procfile, RELEASE_LINE};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,7 +88,7 @@ enum Command {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse(text)
+    crate::config::duration::parse(text)
 }
 
 /// Entry point of the `preheat` binary.
@@ -117,9 +117,9 @@ pub fn main() -> ExitCode {
             dir,
         } => {
             if boot {
-                crate::boot::boot(&dir)
+                crate::warmup::boot::boot(&dir)
             } else {
-                crate::boot::now(&dir, port, url.as_deref())
+                crate::warmup::boot::now(&dir, port, url.as_deref())
             }
         }
         Command::AwaitLive { version, app } => {

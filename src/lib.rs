@@ -2,31 +2,23 @@
 //!
 //! The buildpack (`src/main.rs`) and the `preheat` binary share this library,
 //! so the build-time check of `preheat.toml` is the release-time check.
+//!
+//! Data flows through the folders in this order, and each may use only the
+//! ones before it (plus the shared `output`, `redact` and `exit`):
+//! `config` → `release` → `warmup` → `rehearse` → `platform` → `cli` / `buildpack`.
+//! ARCHITECTURE.md follows one release and one dyno boot through them.
 
 pub mod buildpack;
 pub mod cli;
-pub mod execd;
+pub mod warmup;
 
-mod boot;
 mod config;
-mod duration;
 mod exit;
-mod fleet;
-mod httpstep;
-mod notify;
 mod output;
-mod pglock;
-mod plan;
 mod platform;
-mod process;
-mod procfile;
 mod redact;
 mod rehearse;
 mod release;
-mod signals;
-mod skip;
-mod template;
-mod warm;
 
 // Dev-dependencies that only the integration tests use.
 #[cfg(test)]

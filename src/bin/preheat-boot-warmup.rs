@@ -4,5 +4,5 @@
 #![allow(unused_crate_dependencies)]
 
 fn main() -> std::process::ExitCode {
-    preheat_buildpack::execd::main()
+    preheat_buildpack::warmup::execd::main()
 }

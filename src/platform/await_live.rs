@@ -8,13 +8,13 @@
 
 use super::warm_url::{self, WarmEnd};
 use super::{ApiError, Dyno, Session, by_name, fail_setup, offset, parse_version};
-use crate::duration::human;
+use crate::config::duration::human;
+use crate::config::skip::Skip;
 use crate::exit;
-use crate::notify::{self, Notice, Outcome};
 use crate::output;
-use crate::signals;
-use crate::signals::pause;
-use crate::skip::Skip;
+use crate::platform::notify::{self, Notice, Outcome};
+use crate::release::signals;
+use crate::release::signals::pause;
 use std::time::{Duration, Instant};
 
 /// Why the wait ended early.

@@ -3,9 +3,9 @@
 //! `RateLimit-Remaining` runs low.
 
 use super::{Dyno, Release, Token};
-use crate::duration::human;
+use crate::config::duration::human;
 use crate::redact;
-use crate::signals::pause;
+use crate::release::signals::pause;
 use reqwest::Method;
 use reqwest::blocking::Response;
 use serde::de::DeserializeOwned;
@@ -215,7 +215,7 @@ impl fmt::Display for ApiError {
             ApiError::Interrupted(signal) => write!(
                 f,
                 "preheat received {} and stopped.",
-                crate::signals::name(*signal)
+                crate::release::signals::name(*signal)
             ),
         }
     }
@@ -464,7 +464,7 @@ impl Api {
         let url = self.url(path);
         let mut tries = Tries::default();
         loop {
-            if let Some(signal) = crate::signals::received() {
+            if let Some(signal) = crate::release::signals::received() {
                 return Err(ApiError::Interrupted(signal));
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -488,7 +488,7 @@ impl Api {
                     tries.failures += 1;
                     let error = ApiError::Transport {
                         request: request.clone(),
-                        error: crate::httpstep::describe_error(&error),
+                        error: crate::release::httpstep::describe_error(&error),
                         attempts: tries.failures,
                     };
                     if tries.failures >= MAX_ATTEMPTS {
@@ -527,7 +527,7 @@ impl Api {
         if response.status().is_success() {
             return Ok(Answer::Done(response));
         }
-        let retry_after = crate::httpstep::retry_after(&response);
+        let retry_after = crate::release::httpstep::retry_after(&response);
         let error = error_body(response);
         let request = request.to_string();
         match status {
@@ -607,7 +607,7 @@ fn describe(method: &Method, path: &[&str]) -> String {
 fn parse<T: DeserializeOwned>(response: Response, request: &str) -> Result<T, ApiError> {
     let bytes = response.bytes().map_err(|e| ApiError::BadResponse {
         request: request.to_string(),
-        error: crate::httpstep::describe_error(&e),
+        error: crate::release::httpstep::describe_error(&e),
     })?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::BadResponse {
         request: request.to_string(),
@@ -619,7 +619,7 @@ fn error_body(response: Response) -> ErrorBody {
     let text = response.text().unwrap_or_default();
     let mut body: ErrorBody = serde_json::from_str(&text).unwrap_or_default();
     if body.message.is_empty() {
-        body.message = crate::plan::shorten(&text, 200);
+        body.message = crate::config::plan::shorten(&text, 200);
     }
     // The message is the server's text: it must not smuggle a secret into the output.
     body.message = redact::scrub(body.message.trim().trim_end_matches('.'));

@@ -1,6 +1,9 @@
 //! The Heroku Platform API side of preheat: a small client, `preheat
 //! await-live` (is the release live and warm?) and `preheat restart`.
 
+pub(crate) mod fleet;
+pub(crate) mod notify;
+
 pub(crate) mod await_live;
 pub(crate) mod client;
 pub(crate) mod restart;
@@ -269,7 +272,7 @@ pub(crate) fn connect(token: Token, app: String, poll: Duration) -> Result<Api, 
 impl Session {
     /// Loads `preheat.toml` from the app dir, then the token, app and API URL.
     pub(crate) fn start(app: Option<&str>) -> Result<Self, SetupError> {
-        let config = Config::load_dir(&crate::boot::app_dir())
+        let config = Config::load_dir(&crate::warmup::boot::app_dir())
             .map_err(|e| SetupError::Config(e.to_string()))?;
         let mut confirm = config.confirm_settings();
         confirm.poll = poll_interval(&confirm)?;

@@ -9,12 +9,12 @@
 
 use super::warm_url::{self, WarmEnd};
 use super::{ApiError, Dyno, Session, by_name, fail_setup};
-use crate::duration::human;
+use crate::config::duration::human;
+use crate::config::skip::Skip;
 use crate::exit;
 use crate::output;
-use crate::signals;
-use crate::signals::pause;
-use crate::skip::Skip;
+use crate::release::signals;
+use crate::release::signals::pause;
 use std::time::{Duration, Instant};
 
 enum Stop {

@@ -5,8 +5,8 @@
 
 use super::Session;
 use crate::output;
-use crate::signals::pause;
-use crate::warm::{self, Target};
+use crate::release::signals::pause;
+use crate::warmup::requests::{self, Target};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,7 @@ pub(crate) fn warm_until_warm(
         round += 1;
         let round_deadline = deadline.min(Instant::now() + warmup.deadline);
         let lines = Mutex::new(Vec::new());
-        let report = warm::run(&target, warmup, round_deadline, &|line| {
+        let report = requests::run(&target, warmup, round_deadline, &|line| {
             if let Ok(mut lines) = lines.lock() {
                 lines.push(line.to_string());
             }

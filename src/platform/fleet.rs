@@ -4,10 +4,10 @@
 //! so in one line, and a failed request is a warning.
 
 use crate::config::Config;
-use crate::duration::{Span, human};
+use crate::config::duration::{Span, human};
+use crate::config::skip::Skip;
 use crate::output;
 use crate::platform::{self, SetupError, Token};
-use crate::skip::Skip;
 use std::time::{Duration, Instant};
 
 /// How long the release waits for the Platform API, retries included.

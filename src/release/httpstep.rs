@@ -2,11 +2,11 @@
 //! errors, 5xx and 429, honouring `Retry-After`.
 
 use crate::config::HttpStep;
-use crate::duration::human;
+use crate::config::duration::human;
+use crate::config::template::MissingVar;
 use crate::output;
 use crate::redact;
-use crate::signals;
-use crate::template::MissingVar;
+use crate::release::signals;
 use std::fmt;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -105,7 +105,7 @@ fn prepare(step: &HttpStep) -> Result<Prepared, HttpError> {
     let body = step
         .body
         .as_ref()
-        .map(crate::template::Template::expand)
+        .map(crate::config::template::Template::expand)
         .transpose()
         .map_err(HttpError::MissingVar)?;
     let parsed = url::Url::parse(&url).map_err(|e| {
@@ -175,7 +175,7 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
                 // A prime step waits at most five minutes for a server's Retry-After.
                 let retry_after = retry_after(&response).map(|w| w.min(Duration::from_mins(5)));
                 let text = response.text().unwrap_or_default();
-                let body = redact::scrub(&crate::plan::shorten(&text, 200));
+                let body = redact::scrub(&crate::config::plan::shorten(&text, 200));
                 output::sub_bullet(&format!(
                     "{shown} → {} {reason} ({elapsed}), expected {}",
                     status.as_u16(),

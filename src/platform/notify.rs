@@ -6,10 +6,10 @@
 //! Heroku's own app webhooks (`Heroku-Webhook-Hmac-SHA256`).
 
 use crate::config::Notify;
-use crate::duration::human;
+use crate::config::duration::human;
+use crate::config::template::MissingVar;
 use crate::platform::Dyno;
 use crate::redact;
-use crate::template::MissingVar;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -249,7 +249,7 @@ pub(crate) fn send(
                     host: host.clone(),
                     status,
                     attempts: attempt,
-                    body: redact::scrub(&crate::plan::shorten(&text, 200)),
+                    body: redact::scrub(&crate::config::plan::shorten(&text, 200)),
                 };
                 if !(status == 429 || (500..=599).contains(&status)) {
                     return Err(error);
@@ -258,7 +258,7 @@ pub(crate) fn send(
             }
             Err(error) => NotifyError::Transport {
                 host: host.clone(),
-                error: crate::httpstep::describe_error(&error),
+                error: crate::release::httpstep::describe_error(&error),
                 attempts: attempt,
             },
         };

@@ -1,8 +1,8 @@
 //! The warm-up itself: wait until a web process accepts connections, then
 //! replay the `[warmup]` requests against it, `concurrency` at a time.
 
+use crate::config::duration::human;
 use crate::config::{WarmRequest, Warmup};
-use crate::duration::human;
 use crate::redact;
 use std::fmt::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -254,6 +254,6 @@ fn send(
                 problem,
             }
         }
-        Err(error) => fail(crate::httpstep::describe_error(&error)),
+        Err(error) => fail(crate::release::httpstep::describe_error(&error)),
     }
 }

@@ -46,7 +46,7 @@
 //! URL looks like a pooler; see [`pooler_warning`].
 
 use crate::config::LockSpec;
-use crate::duration::{Span, human};
+use crate::config::duration::{Span, human};
 use crate::redact;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -225,7 +225,7 @@ impl fmt::Display for WaitInfo {
 #[derive(Debug)]
 pub(crate) enum LockError {
     /// `lock_url` names a variable that is not set.
-    MissingVar(crate::template::MissingVar),
+    MissingVar(crate::config::template::MissingVar),
     /// The URL cannot be used; `reason` never quotes it.
     BadUrl { reason: String },
     /// `sslrootcert` could not be read.
@@ -306,7 +306,7 @@ impl LockError {
             }
             LockError::Interrupted(signal) => format!(
                 "preheat received {} while waiting for the migration lock.",
-                crate::signals::name(*signal)
+                crate::release::signals::name(*signal)
             ),
             LockError::Lost { target, reason } => format!(
                 "Lost the migration lock on {target} while the step ran: {reason}.\n\n\
@@ -413,7 +413,7 @@ async fn wait_for_lock(
         {
             return Ok(started.elapsed());
         }
-        if let Some(signal) = crate::signals::received() {
+        if let Some(signal) = crate::release::signals::received() {
             return Err(LockError::Interrupted(signal));
         }
         let waited = started.elapsed();

@@ -2,11 +2,11 @@
 //! detached warmer that the exec.d program leaves behind on every web process).
 
 use crate::config::Config;
-use crate::duration::human;
+use crate::config::duration::human;
+use crate::config::skip::Skip;
 use crate::exit;
 use crate::output;
-use crate::skip::Skip;
-use crate::warm::{self, Target};
+use crate::warmup::requests::{self, Target};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -71,12 +71,12 @@ pub(crate) fn boot(dir: &Path) -> u8 {
         }
     };
     let deadline = started + config.warmup.deadline;
-    if !warm::wait_for_port(port, deadline) {
+    if !requests::wait_for_port(port, deadline) {
         boot_log(
             &name,
             &format!(
                 "not warmed: port {port} did not accept connections within {} ([warmup] deadline)",
-                crate::duration::Span(config.warmup.deadline)
+                crate::config::duration::Span(config.warmup.deadline)
             ),
         );
         return exit::OK;
@@ -94,9 +94,9 @@ pub(crate) fn boot(dir: &Path) -> u8 {
     };
     let target = Target {
         base,
-        host: warm::default_host(&config.warmup),
+        host: requests::default_host(&config.warmup),
     };
-    let report = warm::run(&target, &config.warmup, deadline, &|line| {
+    let report = requests::run(&target, &config.warmup, deadline, &|line| {
         boot_log(&name, line);
     });
     let expected = config.warmup.requests.len() * config.warmup.rounds as usize;
@@ -134,7 +134,7 @@ pub(crate) fn now(dir: &Path, port: Option<u16>, url: Option<&str>) -> u8 {
         (Some(port), None) => match url::Url::parse(&format!("http://127.0.0.1:{port}/")) {
             Ok(base) => Target {
                 base,
-                host: warm::default_host(&config.warmup),
+                host: requests::default_host(&config.warmup),
             },
             Err(_) => return exit::USAGE,
         },
@@ -155,7 +155,7 @@ pub(crate) fn now(dir: &Path, port: Option<u16>, url: Option<&str>) -> u8 {
             .unwrap_or_default()
     ));
     let deadline = Instant::now() + config.warmup.deadline;
-    let report = warm::run(&target, &config.warmup, deadline, &|line| {
+    let report = requests::run(&target, &config.warmup, deadline, &|line| {
         output::sub_bullet(line);
     });
     let expected = config.warmup.requests.len() * config.warmup.rounds as usize;

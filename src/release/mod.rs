@@ -2,17 +2,21 @@
 //! steps, then the `[[prime]]` steps, within the release deadline, then
 //! schedules the warm-up. The exit code is the contract with Heroku.
 
+pub(crate) mod httpstep;
+pub(crate) mod pglock;
+pub(crate) mod process;
+pub(crate) mod signals;
+
+use crate::config::duration::{Span, human};
+use crate::config::plan;
+use crate::config::skip::Skip;
 use crate::config::{Action, Config, Phase, Step};
-use crate::duration::{Span, human};
 use crate::exit;
-use crate::httpstep::{self, HttpError};
 use crate::output;
-use crate::pglock::{self, LockError};
-use crate::plan;
-use crate::process::{self, Limit, Outcome};
-use crate::signals;
-use crate::skip::Skip;
+use httpstep::HttpError;
 use indoc::formatdoc;
+use pglock::LockError;
+use process::{Limit, Outcome};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -338,7 +342,7 @@ fn schedule_warmup(config: &Config, skip: Skip) {
             plan::describe_warmup(config)
         ));
     }
-    crate::fleet::schedule(config, skip);
+    crate::platform::fleet::schedule(config, skip);
 }
 
 fn summary(records: &[Record]) {

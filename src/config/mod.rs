@@ -1,8 +1,14 @@
 //! `preheat.toml`: the one model that both the buildpack (at build time) and
 //! the `preheat` binary (at release time) load, so both reject the same files.
 
-use crate::duration::Span;
-use crate::template::Template;
+pub(crate) mod duration;
+pub(crate) mod plan;
+pub(crate) mod procfile;
+pub(crate) mod skip;
+pub(crate) mod template;
+
+use crate::config::duration::Span;
+use crate::config::template::Template;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,7 +90,7 @@ pub(crate) struct Step {
 /// The kinds of migration lock; `lock = "postgres"` is the only one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LockKind {
-    /// A session-level `pg_advisory_lock` (see `crate::pglock`).
+    /// A session-level `pg_advisory_lock` (see `crate::release::pglock`).
     Postgres,
 }
 
@@ -556,7 +562,7 @@ fn convert_step(
     let table = format!("[[{}]]", phase.key());
     let lock = lock_spec(phase, &mut raw, release)?;
     for var in &raw.only_if_env {
-        if !crate::template::is_var_name(var.get_ref()) {
+        if !crate::config::template::is_var_name(var.get_ref()) {
             return Err(Located::new(
                 var.span(),
                 format!("`{}` is not an environment variable name", var.get_ref()),
@@ -629,7 +635,7 @@ fn convert_step(
             "{} #{} ({})",
             phase.key(),
             index + 1,
-            crate::plan::shorten(run, 40)
+            crate::config::plan::shorten(run, 40)
         ),
         Action::Http(http) => format!("{} {}", http.method.as_str(), http.url.raw()),
     });
@@ -847,7 +853,7 @@ fn convert_confirm(raw: RawConfirm) -> Result<Confirm, Located> {
             span,
             format!(
                 "`{key}` makes the detached dyno live {}, longer than Heroku's 24h limit",
-                crate::duration::human(time_to_live)
+                crate::config::duration::human(time_to_live)
             ),
             "One-off dynos stop after 24 hours. Keep `deadline` (plus the 5m margin) and `time_to_live` within 24h; a release is normally live within minutes.",
         ));
@@ -990,7 +996,7 @@ mod tests {
     #[test]
     fn the_design_example_parses() {
         let config =
-            parse(include_str!("../examples/getting-started/preheat.toml")).expect("valid");
+            parse(include_str!("../../examples/getting-started/preheat.toml")).expect("valid");
         assert!(!config.migrate.is_empty());
     }
 

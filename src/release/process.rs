@@ -2,7 +2,7 @@
 //! as a whole: on timeout, on SIGTERM/SIGINT, and after they exit, so that no
 //! process a step started outlives it.
 
-use crate::signals;
+use crate::release::signals;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};

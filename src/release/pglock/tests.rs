@@ -302,7 +302,7 @@ fn wait_and_timeout_messages_name_the_holder() {
 fn missing_lock_url_variable_is_named() {
     let spec = LockSpec {
         kind: crate::config::LockKind::Postgres,
-        url: crate::template::Template::parse("${PREHEAT_TEST_SURELY_UNSET_DB_URL}")
+        url: crate::config::template::Template::parse("${PREHEAT_TEST_SURELY_UNSET_DB_URL}")
             .expect("valid"),
         timeout: Duration::from_secs(1),
     };

@@ -3,7 +3,7 @@
 //! So it writes its TOML, closes fd 3, starts the detached warmer and exits 0
 //! at once. A non-zero exit would abort the app's launch, so it never fails.
 
-use crate::boot;
+use crate::warmup::boot;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -5,13 +5,13 @@
 //! users would have waited.
 
 use crate::config::Config;
-use crate::duration::human;
+use crate::config::duration::human;
+use crate::config::plan;
+use crate::config::procfile::Procfile;
 use crate::exit;
 use crate::output;
-use crate::plan;
-use crate::process::{self, Outcome};
-use crate::procfile::Procfile;
-use crate::signals;
+use crate::release::process::{self, Outcome};
+use crate::release::signals;
 use nix::unistd::Pid;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -500,7 +500,7 @@ fn time_get(
         RehearsalError::Dyno(format!(
             "{} did not answer GET {path}: {}",
             dyno.name,
-            crate::httpstep::describe_error(&e)
+            crate::release::httpstep::describe_error(&e)
         ))
     })?;
     let _ = response.bytes();

@@ -1,7 +1,7 @@
 //! The release plan, as `preheat check` and the buildpack's build print it.
 
+use crate::config::duration::Span;
 use crate::config::{Action, Config, Phase, Step};
-use crate::duration::Span;
 use crate::output;
 use std::fmt::Write;
 

@@ -1,0 +1,11 @@
+//! The warm-up: make every new web process hot before users reach it.
+//!
+//! `execd` is the exec.d program the CNB launcher runs before `web`; it never
+//! blocks and never fails, and leaves the detached `boot` warmer behind.
+//! `boot` is `preheat warm` (on demand, or `--boot`); `requests` waits for the
+//! port and replays the `[warmup]` requests. Uses `config` and `release`'s
+//! signal handling only; nothing here can fail a release or a launch.
+
+pub(crate) mod boot;
+pub mod execd;
+pub(crate) mod requests;
