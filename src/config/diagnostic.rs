@@ -1,0 +1,152 @@
+//! Config errors with file, line, column, a caret under the place, the
+//! closest valid key, and what to do.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A problem at a place in the file, before it gets its file name and line.
+pub(super) struct Located {
+    pub(super) span: Range<usize>,
+    pub(super) message: String,
+    pub(super) help: String,
+}
+
+impl Located {
+    pub(super) fn new(
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Self {
+        Self {
+            span,
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum ConfigError {
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        snippet: String,
+        help: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, source } => write!(
+                f,
+                "Could not read {}: {source}\n\nCheck that the file is readable, or remove it to use the defaults.",
+                path.display()
+            ),
+            ConfigError::Invalid {
+                path,
+                line,
+                column,
+                message,
+                snippet,
+                help,
+            } => {
+                write!(f, "{}:{line}:{column}: {message}", path.display())?;
+                if !snippet.is_empty() {
+                    write!(f, "\n\n{snippet}")?;
+                }
+                write!(f, "\n\n{help}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub(super) fn from_toml(error: &toml::de::Error) -> Located {
+    let message = error.message().trim().to_string();
+    let span = error.span().unwrap_or(0..0);
+    if let Some((unknown, expected)) = parse_unknown_field(&message) {
+        let help = match closest(&unknown, &expected) {
+            Some(best) => format!(
+                "Did you mean `{best}`? Valid keys here: {}.",
+                list(&expected)
+            ),
+            None => format!("Valid keys here: {}.", list(&expected)),
+        };
+        return Located::new(span, format!("unknown key `{unknown}`"), help);
+    }
+    Located::new(
+        span,
+        message,
+        "Fix the value at this place; DESIGN and README list every key of preheat.toml.",
+    )
+}
+
+pub(super) fn list(keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads serde's ``unknown field `x`, expected one of `a`, `b` `` message.
+pub(super) fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((unknown.to_string(), expected))
+}
+
+pub(super) fn closest(unknown: &str, candidates: &[String]) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(unknown, c), c))
+        .filter(|(distance, c)| *distance <= 3.max(c.len() / 3))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c.clone())
+}
+
+pub(super) fn invalid(text: &str, path: &Path, located: Located) -> ConfigError {
+    let start = located.span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let source_line = &text[line_start..line_end];
+    let end = located.span.end.clamp(start, line_end);
+    let width = text[start..end].chars().count().max(1);
+    let gutter = line.to_string().len();
+    let snippet = if source_line.trim().is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{pad} |\n{line} | {source_line}\n{pad} | {spaces}{carets}",
+            pad = " ".repeat(gutter),
+            spaces = " ".repeat(column - 1),
+            carets = "^".repeat(width),
+        )
+    };
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: located.message,
+        snippet,
+        help: located.help,
+    }
+}

@@ -1,0 +1,77 @@
+//! `[warmup]`: from its raw shape to checked paths and requests.
+
+use super::diagnostic::Located;
+use super::duration::Span;
+use super::raw::RawWarmup;
+use super::steps::check_url;
+use super::{Expect, WarmRequest, Warmup};
+use std::time::Duration;
+use toml::Spanned;
+
+pub(super) fn convert_warmup(raw: Spanned<RawWarmup>) -> Result<Warmup, Located> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let mut requests = Vec::new();
+    let paths_given = raw.paths.is_some();
+    for path in raw.paths.unwrap_or_default() {
+        check_path(&path)?;
+        requests.push(WarmRequest::get(path.get_ref()));
+    }
+    for request in raw.request {
+        check_path(&request.path)?;
+        requests.push(WarmRequest {
+            method: request.method,
+            path: request.path.into_inner(),
+            headers: request.headers.into_iter().collect(),
+            body: request.body,
+            expect: Expect::from_list(request.expect_status, Expect::Range(200, 399))?,
+            expect_body: request.expect_body,
+        });
+    }
+    if requests.is_empty() {
+        if paths_given && raw.enabled {
+            return Err(Located::new(
+                span,
+                "[warmup] lists no requests",
+                "Give at least one path, like `paths = [\"/\"]`, or turn warm-up off with `enabled = false`.",
+            ));
+        }
+        requests.push(WarmRequest::get("/"));
+    }
+    let bounded = |value: Option<Spanned<u32>>, key: &str, default: u32, max: u32| match value {
+        None => Ok(default),
+        Some(v) if (1..=max).contains(v.get_ref()) => Ok(v.into_inner()),
+        Some(v) => Err(Located::new(
+            v.span(),
+            format!("`{key}` must be between 1 and {max}, not {}", v.get_ref()),
+            format!("Set `{key}` to a number from 1 to {max}."),
+        )),
+    };
+    if let Some(url) = &raw.url {
+        check_url(url)?;
+    }
+    Ok(Warmup {
+        enabled: raw.enabled,
+        requests,
+        rounds: bounded(raw.rounds, "rounds", 1, 100)?,
+        concurrency: bounded(raw.concurrency, "concurrency", 4, 64)?,
+        deadline: raw.deadline.map_or(Duration::from_secs(90), Span::get),
+        host: raw.host,
+        url: raw.url.map(Spanned::into_inner),
+    })
+}
+
+fn check_path(path: &Spanned<String>) -> Result<(), Located> {
+    if path.get_ref().starts_with('/') {
+        Ok(())
+    } else {
+        Err(Located::new(
+            path.span(),
+            format!("warm-up path `{}` does not start with `/`", path.get_ref()),
+            format!(
+                "Write paths relative to the app's root, like \"/{}\".",
+                path.get_ref().trim_start_matches('/')
+            ),
+        ))
+    }
+}
