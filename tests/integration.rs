@@ -214,7 +214,7 @@ fn getting_started_release_then_web_warms_itself() {
         context.start_container(web_config(&state, &[]), |container| {
             let logs = wait_for_log(&container, "preheat: web.1 warm in", Duration::from_mins(2));
             assert_contains!(logs, "listening on port 8080");
-            assert_contains!(logs, "preheat: web.1 port 8080 open after");
+            assert_contains!(logs, "preheat: web.1 port 8080 bound after");
             assert_contains!(logs, "preheat: web.1 warm in");
             assert_contains!(logs, "(4/4 requests ok");
             // The first user request finds the pages built.

@@ -6,6 +6,7 @@ use crate::config::duration::human;
 use crate::config::skip::Skip;
 use crate::exit;
 use crate::output;
+use crate::warmup::portwatch;
 use crate::warmup::requests::{self, Target};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,24 +72,24 @@ pub(crate) fn boot(dir: &Path) -> u8 {
         }
     };
     let deadline = started + config.warmup.deadline;
-    if !requests::wait_for_port(port, deadline) {
+    let Some(addr) = portwatch::wait_for_listen(port, deadline) else {
         boot_log(
             &name,
             &format!(
-                "not warmed: port {port} did not accept connections within {} ([warmup] deadline)",
+                "not warmed: nothing listened on port {port} within {} ([warmup] deadline)",
                 crate::config::duration::Span(config.warmup.deadline)
             ),
         );
         return exit::OK;
-    }
+    };
     boot_log(
         &name,
         &format!(
-            "port {port} open after {}; warming",
+            "port {port} bound after {}; warming {addr}",
             human(started.elapsed())
         ),
     );
-    let Ok(base) = url::Url::parse(&format!("http://127.0.0.1:{port}/")) else {
+    let Ok(base) = url::Url::parse(&format!("http://{addr}/")) else {
         boot_log(&name, "not warmed: could not build the local URL");
         return exit::OK;
     };

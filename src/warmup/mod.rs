@@ -8,4 +8,5 @@
 
 pub(crate) mod boot;
 pub mod execd;
+pub(crate) mod portwatch;
 pub(crate) mod requests;

@@ -5,7 +5,6 @@ use crate::config::duration::human;
 use crate::config::{WarmRequest, Warmup};
 use crate::redact;
 use std::fmt::Write;
-use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -77,24 +76,6 @@ pub(crate) fn default_host(warmup: &Warmup) -> Option<String> {
         .clone()
         .or_else(|| std::env::var("HEROKU_APP_DEFAULT_DOMAIN_NAME").ok())
         .filter(|h| !h.is_empty())
-}
-
-/// Polls until `port` on 127.0.0.1 accepts a TCP connection: every 20 ms at
-/// first, backing off to 500 ms. `false` when `deadline` passes first.
-pub(crate) fn wait_for_port(port: u16, deadline: Instant) -> bool {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut pause = Duration::from_millis(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        if TcpStream::connect_timeout(&addr, left.min(Duration::from_secs(1))).is_ok() {
-            return true;
-        }
-        thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
-        pause = (pause * 3 / 2).min(Duration::from_millis(500));
-    }
 }
 
 fn client() -> Result<reqwest::blocking::Client, String> {
