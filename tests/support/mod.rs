@@ -457,3 +457,27 @@ pub(crate) fn example_copy() -> (tempfile::TempDir, PathBuf) {
     std::fs::copy(example_web_binary(), &web).expect("copy example binary");
     (dir, web)
 }
+
+/// The test venv's `bin/` (gunicorn, Django, psycopg), from `scripts/test`.
+/// `None`, with a note, when there is none, unless `PREHEAT_REQUIRE_VENV=1`,
+/// where that is a failure: a warm-up claim must hold on real servers.
+pub(crate) fn venv_bin() -> Option<PathBuf> {
+    let venv = std::env::var_os("PREHEAT_TEST_VENV").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"),
+        PathBuf::from,
+    );
+    let bin = venv.join("bin");
+    if bin.join("gunicorn").is_file() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var("PREHEAT_REQUIRE_VENV").as_deref() != Ok("1"),
+        "PREHEAT_REQUIRE_VENV=1 but there is no gunicorn in {}: run scripts/test",
+        bin.display()
+    );
+    eprintln!(
+        "note: no test venv at {}; run scripts/test to boot real gunicorn",
+        bin.display()
+    );
+    None
+}
