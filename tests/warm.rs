@@ -328,6 +328,33 @@ fn preheat_skip_and_enabled_false_turn_it_off() {
 }
 
 #[test]
+fn the_boot_warmer_stands_aside_when_web_runs_through_the_gate() {
+    let built = Built::new("");
+    std::fs::write(
+        built.app.path().join("Procfile"),
+        "web: preheat gate -- bin/web\nrelease: preheat release\n",
+    )
+    .expect("Procfile");
+    let server = SlowServer::start(Duration::ZERO, Duration::ZERO, 200);
+    let port = server.port.to_string();
+    let log = built.log("gated");
+    let launch = run_exec_d(
+        &built.exec_d(),
+        built.app.path(),
+        &[("PORT", port.as_str())],
+        &log,
+    );
+    assert_eq!(launch.code, Some(0));
+    assert!(
+        read(&log).contains("boot warm-up stands aside: web runs through `preheat gate`"),
+        "{}",
+        read(&log)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(server.requests().is_empty(), "nothing was warmed twice");
+}
+
+#[test]
 fn a_missing_port_is_logged() {
     let built = Built::new("");
     let log = built.log("noport");

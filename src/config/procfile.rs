@@ -91,6 +91,29 @@ impl Procfile {
     pub(crate) fn release_runs_preheat(&self) -> bool {
         self.get("release").is_some_and(runs_preheat)
     }
+
+    /// The app's own command when `web:` is wrapped as `preheat gate -- CMD`;
+    /// the boot warmer then stands aside, since the gate warms before it opens.
+    pub(crate) fn gated_web(&self) -> Option<&str> {
+        self.get("web").and_then(gated_command)
+    }
+}
+
+/// `CMD` from `[exec] [path/]preheat gate [options] -- CMD`.
+pub(crate) fn gated_command(command: &str) -> Option<&str> {
+    let rest = command.trim_start();
+    let rest = rest.strip_prefix("exec ").map_or(rest, str::trim_start);
+    let (program, rest) = rest.split_once(char::is_whitespace)?;
+    if program.rsplit('/').next() != Some("preheat") {
+        return None;
+    }
+    let rest = rest.trim_start().strip_prefix("gate")?;
+    if !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let (_options, inner) = rest.split_once(" -- ")?;
+    let inner = inner.trim();
+    (!inner.is_empty()).then_some(inner)
 }
 
 fn runs_preheat(command: &str) -> bool {
@@ -102,6 +125,24 @@ fn runs_preheat(command: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_gated_web_command() {
+        let procfile = Procfile::parse(
+            "web: preheat gate -- gunicorn app:app --workers 3\nrelease: preheat release\n",
+            Path::new("Procfile"),
+        )
+        .expect("valid");
+        assert_eq!(procfile.gated_web(), Some("gunicorn app:app --workers 3"));
+        assert_eq!(
+            gated_command("exec /app/bin/preheat gate --verbose -- bundle exec puma"),
+            Some("bundle exec puma")
+        );
+        assert_eq!(gated_command("preheat gate -- "), None);
+        assert_eq!(gated_command("preheat gateway -- x"), None);
+        assert_eq!(gated_command("preheat release"), None);
+        assert_eq!(gated_command("gunicorn app:app -- preheat gate"), None);
+    }
 
     fn parse(text: &str) -> Result<Procfile, ProcfileError> {
         Procfile::parse(text, Path::new("Procfile"))

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::config::duration::human;
+use crate::config::procfile::Procfile;
 use crate::config::skip::Skip;
 use crate::exit;
 use crate::output;
@@ -34,6 +35,14 @@ pub(crate) fn boot_off_reason(dir: &Path) -> Result<(Config, u16), String> {
     })?;
     if !config.warmup.enabled {
         return Err("off ([warmup] enabled = false)".to_string());
+    }
+    if let Ok(Some(procfile)) = Procfile::read(dir)
+        && procfile.gated_web().is_some()
+    {
+        return Err(
+            "stands aside: web runs through `preheat gate`, which warms the app before it opens the port"
+                .to_string(),
+        );
     }
     let port = std::env::var("PORT").unwrap_or_default();
     if port.is_empty() {
