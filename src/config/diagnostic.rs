@@ -86,7 +86,7 @@ pub(super) fn from_toml(error: &toml::de::Error) -> Located {
     Located::new(
         span,
         message,
-        "Fix the value at this place; DESIGN and README list every key of preheat.toml.",
+        "Fix the value at this place; docs/reference.md, “preheat.toml keys”, lists every key.",
     )
 }
 

@@ -169,6 +169,18 @@ fn display_has_file_line_column_snippet_and_help() {
 }
 
 #[test]
+fn a_wrong_type_points_at_the_reference() {
+    let (line, column, text) = error("[warmup]\nrounds = \"three\"\n");
+    assert_eq!((line, column), (2, 10), "{text}");
+    assert!(
+        text.ends_with(
+            "| Fix the value at this place; docs/reference.md, “preheat.toml keys”, lists every key."
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn no_lock_by_default() {
     let config = parse("[[migrate]]\nrun = \"true\"\n").expect("valid");
     assert_eq!(config.migrate[0].lock, None);
