@@ -2,7 +2,7 @@
 
 use crate::config::plan;
 use crate::config::procfile::{Procfile, ProcfileError, RELEASE_LINE};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ReadBy};
 use crate::output;
 use libcnb::build::{BuildContext, BuildResult, BuildResultBuilder};
 use libcnb::data::layer_name;
@@ -36,10 +36,7 @@ enum BuildError {
 impl fmt::Display for PreheatBuildpackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            BuildError::Config(error) => write!(
-                f,
-                "Invalid preheat.toml\n\n{error}\n\nThe build stops here so that a bad file never reaches release phase. Fix the file and deploy again; `preheat check` shows the same error locally."
-            ),
+            BuildError::Config(error) => f.write_str(&error.user_block(ReadBy::Build)),
             BuildError::Procfile(error) => write!(f, "Invalid Procfile\n\n{error}"),
             BuildError::Install(error) => write!(
                 f,

@@ -1,8 +1,8 @@
 //! The `preheat` command line.
 
-use crate::config::Config;
 use crate::config::plan;
 use crate::config::procfile::{Procfile, RELEASE_LINE};
+use crate::config::{Config, ReadBy};
 use crate::exit;
 use crate::output;
 use clap::{Parser, Subcommand};
@@ -152,7 +152,7 @@ fn check(dir: &std::path::Path) -> u8 {
     let config = match Config::load_dir(dir) {
         Ok(config) => config,
         Err(error) => {
-            output::error(&format!("Invalid preheat.toml\n\n{error}"));
+            output::error(&error.user_block(ReadBy::Command));
             return exit::USAGE;
         }
     };

@@ -1,6 +1,7 @@
 //! Config errors with file, line, column, a caret under the place, the
 //! closest valid key, and what to do.
 
+use indoc::formatdoc;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,49 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Who read `preheat.toml`; each says what an invalid file means there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadBy {
+    /// The buildpack's build: the deploy stops before release phase.
+    Build,
+    /// `preheat release`: the release is aborted before any step.
+    Release,
+    /// `preheat rehearse`, which checks the file as the build does.
+    Rehearse,
+    /// `preheat check`, `warm`, `await-live`, `restart`: the error is the answer.
+    Command,
+}
+
+impl ConfigError {
+    /// The one block users see when `preheat.toml` cannot be used, wherever it was read.
+    pub(crate) fn user_block(&self, by: ReadBy) -> String {
+        match by {
+            ReadBy::Build => formatdoc! {"
+                Invalid preheat.toml
+
+                {self}
+
+                The build stops here so that a bad file never reaches release phase. Fix the file and deploy again; `preheat check` shows the same error locally."},
+            ReadBy::Release => formatdoc! {"
+                Invalid preheat.toml
+
+                {self}
+
+                The release is aborted before any step ran. Fix the file and deploy again."},
+            ReadBy::Rehearse => formatdoc! {"
+                Invalid preheat.toml
+
+                {self}
+
+                The build would fail here."},
+            ReadBy::Command => formatdoc! {"
+                Invalid preheat.toml
+
+                {self}"},
+        }
+    }
+}
 
 pub(super) fn from_toml(error: &toml::de::Error) -> Located {
     let message = error.message().trim().to_string();

@@ -17,7 +17,7 @@ mod warmup;
 use crate::config::duration::Span;
 use crate::config::template::Template;
 use confirm::convert_confirm;
-pub(crate) use diagnostic::ConfigError;
+pub(crate) use diagnostic::{ConfigError, ReadBy};
 use diagnostic::{Located, from_toml, invalid};
 use raw::RawConfig;
 use serde::Deserialize;

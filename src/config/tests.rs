@@ -377,3 +377,29 @@ fn syntax_error_has_a_location() {
     let (line, _, _) = error("[release\n");
     assert_eq!(line, 1);
 }
+
+#[test]
+fn one_block_for_an_invalid_file_with_each_readers_ending() {
+    let err = parse("[release]\ndedline = \"5m\"\n").expect_err("invalid");
+    let detail = err.to_string();
+    assert_eq!(
+        err.user_block(ReadBy::Build),
+        format!(
+            "Invalid preheat.toml\n\n{detail}\n\nThe build stops here so that a bad file never reaches release phase. Fix the file and deploy again; `preheat check` shows the same error locally."
+        )
+    );
+    assert_eq!(
+        err.user_block(ReadBy::Release),
+        format!(
+            "Invalid preheat.toml\n\n{detail}\n\nThe release is aborted before any step ran. Fix the file and deploy again."
+        )
+    );
+    assert_eq!(
+        err.user_block(ReadBy::Rehearse),
+        format!("Invalid preheat.toml\n\n{detail}\n\nThe build would fail here.")
+    );
+    assert_eq!(
+        err.user_block(ReadBy::Command),
+        format!("Invalid preheat.toml\n\n{detail}")
+    );
+}

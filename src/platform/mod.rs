@@ -191,7 +191,7 @@ pub(crate) enum SetupError {
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SetupError::Config(error) => write!(f, "Invalid preheat.toml\n\n{error}"),
+            SetupError::Config(block) => f.write_str(block),
             SetupError::NoToken => write!(
                 f,
                 "No Platform API token: neither PREHEAT_API_TOKEN nor HEROKU_API_KEY is set.\n\nCreate a `write`-scoped token for a dedicated account that is a collaborator on this app (`heroku authorizations:create --scope write --description preheat --short`), and store it with `heroku config:set PREHEAT_API_TOKEN=<token>`."
@@ -273,7 +273,7 @@ impl Session {
     /// Loads `preheat.toml` from the app dir, then the token, app and API URL.
     pub(crate) fn start(app: Option<&str>) -> Result<Self, SetupError> {
         let config = Config::load_dir(&crate::warmup::boot::app_dir())
-            .map_err(|e| SetupError::Config(e.to_string()))?;
+            .map_err(|e| SetupError::Config(e.user_block(crate::config::ReadBy::Command)))?;
         let mut confirm = config.confirm_settings();
         confirm.poll = poll_interval(&confirm)?;
         let app = app_name(app)?;

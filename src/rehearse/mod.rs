@@ -145,9 +145,7 @@ fn check_and_release(dir: &Path) -> Result<Checked, u8> {
     let config = match Config::load_dir(dir) {
         Ok(config) => config,
         Err(error) => {
-            output::error(&format!(
-                "Invalid preheat.toml\n\n{error}\n\nThe build would fail here."
-            ));
+            output::error(&error.user_block(crate::config::ReadBy::Rehearse));
             return Err(exit::USAGE);
         }
     };

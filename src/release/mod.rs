@@ -10,7 +10,7 @@ pub(crate) mod signals;
 use crate::config::duration::{Span, human};
 use crate::config::plan;
 use crate::config::skip::Skip;
-use crate::config::{Action, Config, Phase, Step};
+use crate::config::{Action, Config, Phase, ReadBy, Step};
 use crate::exit;
 use crate::output;
 use httpstep::HttpError;
@@ -62,9 +62,7 @@ pub(crate) fn run(dir: &Path) -> u8 {
     let config = match Config::load_dir(dir) {
         Ok(config) => config,
         Err(error) => {
-            output::error(&format!(
-                "Invalid preheat.toml\n\n{error}\n\nThe release is aborted before any step ran. Fix the file and deploy again."
-            ));
+            output::error(&error.user_block(ReadBy::Release));
             return exit::USAGE;
         }
     };

@@ -120,7 +120,7 @@ pub(crate) fn now(dir: &Path, port: Option<u16>, url: Option<&str>) -> u8 {
     let config = match Config::load_dir(dir) {
         Ok(config) => config,
         Err(error) => {
-            output::error(&format!("Invalid preheat.toml\n\n{error}"));
+            output::error(&error.user_block(crate::config::ReadBy::Command));
             return exit::USAGE;
         }
     };
