@@ -190,9 +190,40 @@ fn rebuild_replaces_a_layer_from_another_version() {
     .expect("write");
     let run = bp.build(app.path(), layers.path());
     assert!(
-        run.all()
-            .contains("Installing preheat 0.1.0 (cached version 0.0.9 differs)"),
+        run.all().contains(
+            "- Installing preheat 0.1.0 (cache cleared: preheat version `0.0.9` to `0.1.0`)\n"
+        ),
         "{}",
         run.all()
     );
+}
+
+#[test]
+fn rebuild_names_a_changed_binary_checksum() {
+    let bp = Buildpack::assemble();
+    let app = app(&[("preheat.toml", "")]);
+    let layers = tempfile::tempdir().expect("tempdir");
+    assert_eq!(bp.build(app.path(), layers.path()).code, Some(0));
+    let toml_path = layers.path().join("preheat.toml");
+    let old = std::fs::read_to_string(&toml_path).expect("layer toml");
+    // The same version, another build of `preheat`: its checksum starts 00000000.
+    let start = old.find("digest = \"").expect("a digest") + "digest = \"".len();
+    let mut changed = old.clone();
+    changed.replace_range(start..start + 8, "00000000");
+    std::fs::write(&toml_path, changed).expect("write");
+    let run = bp.build(app.path(), layers.path());
+    let out = run.all();
+    assert_eq!(run.code, Some(0), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("Installing preheat"))
+        .unwrap_or_else(|| panic!("no install line: {out}"));
+    assert!(
+        line.starts_with(
+            "- Installing preheat 0.1.0 (cache cleared: checksum of `preheat` `00000000` to `"
+        ),
+        "{out}"
+    );
+    assert!(!line.contains("version"), "{line}");
+    assert!(!line.contains("preheat-boot-warmup"), "{line}");
 }

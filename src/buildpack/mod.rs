@@ -1,24 +1,18 @@
-//! The buildpack: detect and build, as libcnb runs them.
+//! The buildpack: detect and build, as libcnb runs them. Build reads top to
+//! bottom, one stage at a time; the layer lives in `preheat_layer`.
+
+mod preheat_layer;
 
 use crate::config::plan;
 use crate::config::procfile::{Procfile, ProcfileError, RELEASE_LINE};
 use crate::config::{Config, ConfigError, ReadBy};
 use crate::output;
 use libcnb::build::{BuildContext, BuildResult, BuildResultBuilder};
-use libcnb::data::layer_name;
 use libcnb::detect::{DetectContext, DetectResult, DetectResultBuilder};
 use libcnb::generic::{GenericMetadata, GenericPlatform};
-use libcnb::layer::{
-    CachedLayerDefinition, EmptyLayerCause, InvalidMetadataAction, LayerState, RestoredLayerAction,
-};
 use libcnb::{Buildpack, additional_buildpack_binary_path};
-use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-
-/// Name of the exec.d program, under `exec.d/web/` so only `web` runs it.
-pub(crate) const BOOT_PROGRAM: &str = "preheat-boot-warmup";
 
 pub struct PreheatBuildpack;
 
@@ -52,13 +46,6 @@ impl From<BuildError> for libcnb::Error<PreheatBuildpackError> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct LayerMetadata {
-    version: String,
-    /// Checksums of the installed binaries, so a changed build is never served stale.
-    digest: String,
-}
-
 impl Buildpack for PreheatBuildpack {
     type Platform = GenericPlatform;
     type Metadata = GenericMetadata;
@@ -83,6 +70,7 @@ impl Buildpack for PreheatBuildpack {
 
     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, Self::Error> {
         let started = bullet_stream::global::print::buildpack("Preheat (release phase)");
+        // Validate preheat.toml with the code that release phase runs.
         let config = Config::load_dir(&context.app_dir).map_err(BuildError::Config)?;
         match &config.source {
             Some(_) => output::bullet("Validated preheat.toml"),
@@ -91,57 +79,14 @@ impl Buildpack for PreheatBuildpack {
             }
         }
 
-        let version = env!("CARGO_PKG_VERSION");
+        // Install `preheat` and the exec.d program, or reuse them.
         let preheat = additional_buildpack_binary_path!("preheat");
         let boot = additional_buildpack_binary_path!("preheat-boot-warmup");
-        let metadata = LayerMetadata {
-            version: version.to_string(),
-            digest: format!(
-                "{}+{}",
-                libherokubuildpack::digest::sha256(&preheat).map_err(BuildError::Install)?,
-                libherokubuildpack::digest::sha256(&boot).map_err(BuildError::Install)?
-            ),
-        };
-        let layer = context.cached_layer(
-            layer_name!("preheat"),
-            CachedLayerDefinition {
-                build: false,
-                launch: true,
-                invalid_metadata_action: &|_| InvalidMetadataAction::DeleteLayer,
-                restored_layer_action: &|old: &LayerMetadata, _| {
-                    if *old == metadata {
-                        (RestoredLayerAction::KeepLayer, String::new())
-                    } else {
-                        (
-                            RestoredLayerAction::DeleteLayer,
-                            format!("cached version {} differs", old.version),
-                        )
-                    }
-                },
-            },
-        )?;
-        match layer.state {
-            LayerState::Restored { .. } => {
-                output::bullet(&format!("Reusing preheat {version} from the cached layer"));
-            }
-            LayerState::Empty { ref cause } => {
-                let why = match cause {
-                    EmptyLayerCause::NewlyCreated => "new layer".to_string(),
-                    EmptyLayerCause::InvalidMetadataAction { .. } => {
-                        "cached layer metadata unreadable".to_string()
-                    }
-                    EmptyLayerCause::RestoredLayerAction { cause } => cause.clone(),
-                };
-                output::bullet(&format!("Installing preheat {version} ({why})"));
-                install(&layer.path(), &preheat, &boot).map_err(BuildError::Install)?;
-                layer.write_metadata(metadata)?;
-                output::sub_bullet("`preheat` is on PATH at launch");
-                output::sub_bullet(&format!(
-                    "Boot warm-up runs before every `web` process (exec.d/web/{BOOT_PROGRAM})"
-                ));
-            }
-        }
+        let metadata = preheat_layer::Metadata::current(env!("CARGO_PKG_VERSION"), &preheat, &boot)
+            .map_err(BuildError::Install)?;
+        preheat_layer::call(&context, &metadata, &preheat, &boot)?;
 
+        // Show the plan, and check that release phase will run it.
         plan::print(&config);
         check_procfile(&context.app_dir).map_err(BuildError::Procfile)?;
         bullet_stream::global::print::all_done(&Some(started));
@@ -156,21 +101,6 @@ impl Buildpack for PreheatBuildpack {
             )),
         }
     }
-}
-
-fn install(layer: &Path, preheat: &Path, boot: &Path) -> std::io::Result<()> {
-    let bin = layer.join("bin");
-    let exec_d = layer.join("exec.d").join("web");
-    std::fs::create_dir_all(&bin)?;
-    std::fs::create_dir_all(&exec_d)?;
-    for (from, to) in [
-        (preheat, bin.join("preheat")),
-        (boot, exec_d.join(BOOT_PROGRAM)),
-    ] {
-        std::fs::copy(from, &to)?;
-        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(())
 }
 
 fn check_procfile(app_dir: &Path) -> Result<(), ProcfileError> {
