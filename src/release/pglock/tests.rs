@@ -3,7 +3,10 @@
 //! Without it they print a note and pass, unless `PREHEAT_REQUIRE_PG=1`,
 //! where they fail: scripts/test sets both, so CI never skips them.
 
+use super::key::app_identity_from;
+use super::target::{APPLICATION_NAME, Host, Tls};
 use super::*;
+use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
