@@ -1,8 +1,6 @@
 //! The buildpack: detect and build, as libcnb runs them.
 
-use crate::config::plan;
-use crate::config::procfile::{Procfile, ProcfileError, RELEASE_LINE};
-use crate::config::{Config, ConfigError};
+use crate::build_checks::{self, BuildError};
 use crate::output;
 use libcnb::build::{BuildContext, BuildResult, BuildResultBuilder};
 use libcnb::data::layer_name;
@@ -26,26 +24,9 @@ pub struct PreheatBuildpack;
 #[derive(Debug)]
 pub struct PreheatBuildpackError(BuildError);
 
-#[derive(Debug)]
-enum BuildError {
-    Config(ConfigError),
-    Procfile(ProcfileError),
-    Install(std::io::Error),
-}
-
 impl fmt::Display for PreheatBuildpackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            BuildError::Config(error) => write!(
-                f,
-                "Invalid preheat.toml\n\n{error}\n\nThe build stops here so that a bad file never reaches release phase. Fix the file and deploy again; `preheat check` shows the same error locally."
-            ),
-            BuildError::Procfile(error) => write!(f, "Invalid Procfile\n\n{error}"),
-            BuildError::Install(error) => write!(
-                f,
-                "Could not install preheat into its layer: {error}\n\nThis is a problem with the build environment, not with the app. Retry the build; if it fails again, report it with this output."
-            ),
-        }
+        self.0.fmt(f)
     }
 }
 
@@ -68,31 +49,16 @@ impl Buildpack for PreheatBuildpack {
     type Error = PreheatBuildpackError;
 
     fn detect(&self, context: DetectContext<Self>) -> libcnb::Result<DetectResult, Self::Error> {
-        if context.app_dir.join(crate::config::FILE_NAME).is_file() {
-            return DetectResultBuilder::pass().build();
-        }
-        match Procfile::read(&context.app_dir).map_err(BuildError::Procfile)? {
-            Some(procfile) if procfile.release_runs_preheat() => {
-                DetectResultBuilder::pass().build()
-            }
-            _ => {
-                println!(
-                    "No preheat.toml, and no `{RELEASE_LINE}` entry in the Procfile: preheat is not used."
-                );
-                DetectResultBuilder::fail().build()
-            }
+        if build_checks::detect(&context.app_dir)? {
+            DetectResultBuilder::pass().build()
+        } else {
+            DetectResultBuilder::fail().build()
         }
     }
 
     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, Self::Error> {
-        let started = bullet_stream::global::print::buildpack("Preheat (release phase)");
-        let config = Config::load_dir(&context.app_dir).map_err(BuildError::Config)?;
-        match &config.source {
-            Some(_) => output::bullet("Validated preheat.toml"),
-            None => {
-                output::bullet("No preheat.toml: the defaults apply (no migrations, warm `GET /`)");
-            }
-        }
+        let started = bullet_stream::global::print::buildpack(build_checks::HEADER);
+        let config = build_checks::validate(&context.app_dir)?;
 
         let version = env!("CARGO_PKG_VERSION");
         let preheat = additional_buildpack_binary_path!("preheat");
@@ -145,8 +111,7 @@ impl Buildpack for PreheatBuildpack {
             }
         }
 
-        plan::print(&config);
-        check_procfile(&context.app_dir).map_err(BuildError::Procfile)?;
+        build_checks::plan_and_procfile(&config, &context.app_dir)?;
         bullet_stream::global::print::all_done(&Some(started));
         BuildResultBuilder::new().build()
     }
@@ -172,26 +137,6 @@ fn install(layer: &Path, preheat: &Path, boot: &Path) -> std::io::Result<()> {
     ] {
         std::fs::copy(from, &to)?;
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(())
-}
-
-fn check_procfile(app_dir: &Path) -> Result<(), ProcfileError> {
-    match Procfile::read(app_dir)? {
-        Some(procfile) if procfile.release_runs_preheat() => {
-            output::bullet("Procfile runs `preheat release` in release phase");
-        }
-        Some(procfile) => match procfile.get("release") {
-            Some(other) => output::warning(&format!(
-                "The Procfile's release entry does not run preheat:\n\n    release: {other}\n\nTo run both, change it to:\n\n    release: {other} && preheat release\n"
-            )),
-            None => output::warning(&format!(
-                "The Procfile has no release entry, so the migrations and priming above will not run.\n\nAdd this line to the Procfile:\n\n    {RELEASE_LINE}\n"
-            )),
-        },
-        None => output::warning(&format!(
-            "There is no Procfile, so the migrations and priming above will not run.\n\nCreate a Procfile with this line (and your `web:` command):\n\n    {RELEASE_LINE}\n"
-        )),
     }
     Ok(())
 }

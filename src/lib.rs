@@ -12,6 +12,8 @@ pub mod buildpack;
 pub mod cli;
 pub mod warmup;
 
+mod build_checks;
+mod classic;
 mod config;
 mod exit;
 mod output;
