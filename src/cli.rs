@@ -95,7 +95,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ClassicStep {
-    /// Exit 0 when preheat applies to the app in BUILD_DIR
+    /// Exit 0 when preheat applies to the app in the build dir
     Detect { build_dir: PathBuf },
     /// Validate preheat.toml and print the plan, as the CNB build does
     Compile { build_dir: PathBuf },

@@ -62,7 +62,7 @@ fn buildpack() -> &'static Path {
     })
 }
 
-/// An app's BUILD_DIR, with the CACHE_DIR and ENV_DIR Heroku passes beside it.
+/// An app's `BUILD_DIR`, with the `CACHE_DIR` and `ENV_DIR` Heroku passes beside it.
 struct Slug {
     build: tempfile::TempDir,
     cache: tempfile::TempDir,
