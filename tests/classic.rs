@@ -322,7 +322,7 @@ fn sourcing_never_blocks_fails_or_leaks_into_the_dyno_shell() {
     assert!(status.success(), "{}", read(&log));
     assert!(read(&log).contains("started"), "{}", read(&log));
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_millis(1500),
         "the dyno's start waited {took:?}"
     );
     let file = |name: &str| std::fs::read_to_string(state.join(name)).expect("state file");
