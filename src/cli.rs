@@ -85,6 +85,22 @@ enum Command {
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
         boot_timeout: std::time::Duration,
     },
+    /// The steps of the Heroku classic buildpack (its bin/detect and bin/compile call them)
+    #[command(hide = true)]
+    Classic {
+        #[command(subcommand)]
+        step: ClassicStep,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClassicStep {
+    /// Exit 0 when preheat applies to the app in the build dir
+    Detect { build_dir: PathBuf },
+    /// Validate preheat.toml and print the plan, as the CNB build does
+    Compile { build_dir: PathBuf },
+    /// Exit 0 when the Procfile's web runs through `preheat gate`
+    WebGated { build_dir: PathBuf },
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -143,6 +159,11 @@ pub fn main() -> ExitCode {
                 boot_timeout,
             },
         ),
+        Command::Classic { step } => match step {
+            ClassicStep::Detect { build_dir } => crate::buildpack::classic::detect(&build_dir),
+            ClassicStep::Compile { build_dir } => crate::buildpack::classic::compile(&build_dir),
+            ClassicStep::WebGated { build_dir } => crate::buildpack::classic::gated(&build_dir),
+        },
     };
     exit::code(code)
 }

@@ -5,7 +5,8 @@
 //!
 //! Data flows through the folders in this order, and each may use only the
 //! ones before it (plus the shared `output`, `redact` and `exit`):
-//! `config` → `release` → `warmup` → `rehearse` → `platform` → `cli` / `buildpack`.
+//! `config` → `release` → `warmup` → `rehearse` → `platform` → `cli` /
+//! `buildpack` (the CNB build, and the classic Cedar compile that shares its checks).
 //! ARCHITECTURE.md follows one release and one dyno boot through them.
 
 pub mod buildpack;

@@ -3,16 +3,16 @@
 
 mod preheat_layer;
 
-use crate::config::plan;
-use crate::config::procfile::{Procfile, ProcfileError, RELEASE_LINE};
-use crate::config::{Config, ConfigError, ReadBy};
+pub(crate) mod checks;
+pub(crate) mod classic;
+
 use crate::output;
+use checks::BuildError;
 use libcnb::build::{BuildContext, BuildResult, BuildResultBuilder};
 use libcnb::detect::{DetectContext, DetectResult, DetectResultBuilder};
 use libcnb::generic::{GenericMetadata, GenericPlatform};
 use libcnb::{Buildpack, additional_buildpack_binary_path};
 use std::fmt;
-use std::path::Path;
 
 pub struct PreheatBuildpack;
 
@@ -20,23 +20,9 @@ pub struct PreheatBuildpack;
 #[derive(Debug)]
 pub struct PreheatBuildpackError(BuildError);
 
-#[derive(Debug)]
-enum BuildError {
-    Config(ConfigError),
-    Procfile(ProcfileError),
-    Install(std::io::Error),
-}
-
 impl fmt::Display for PreheatBuildpackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            BuildError::Config(error) => f.write_str(&error.user_block(ReadBy::Build)),
-            BuildError::Procfile(error) => write!(f, "Invalid Procfile\n\n{error}"),
-            BuildError::Install(error) => write!(
-                f,
-                "Could not install preheat into its layer: {error}\n\nThis is a problem with the build environment, not with the app. Retry the build; if it fails again, report it with this output."
-            ),
-        }
+        self.0.fmt(f)
     }
 }
 
@@ -52,32 +38,17 @@ impl Buildpack for PreheatBuildpack {
     type Error = PreheatBuildpackError;
 
     fn detect(&self, context: DetectContext<Self>) -> libcnb::Result<DetectResult, Self::Error> {
-        if context.app_dir.join(crate::config::FILE_NAME).is_file() {
-            return DetectResultBuilder::pass().build();
-        }
-        match Procfile::read(&context.app_dir).map_err(BuildError::Procfile)? {
-            Some(procfile) if procfile.release_runs_preheat() => {
-                DetectResultBuilder::pass().build()
-            }
-            _ => {
-                println!(
-                    "No preheat.toml, and no `{RELEASE_LINE}` entry in the Procfile: preheat is not used."
-                );
-                DetectResultBuilder::fail().build()
-            }
+        if checks::detect(&context.app_dir)? {
+            DetectResultBuilder::pass().build()
+        } else {
+            DetectResultBuilder::fail().build()
         }
     }
 
     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, Self::Error> {
-        let started = bullet_stream::global::print::buildpack("Preheat (release phase)");
+        let started = bullet_stream::global::print::buildpack(checks::HEADER);
         // Validate preheat.toml with the code that release phase runs.
-        let config = Config::load_dir(&context.app_dir).map_err(BuildError::Config)?;
-        match &config.source {
-            Some(_) => output::bullet("Validated preheat.toml"),
-            None => {
-                output::bullet("No preheat.toml: the defaults apply (no migrations, warm `GET /`)");
-            }
-        }
+        let config = checks::validate(&context.app_dir)?;
 
         // Install `preheat` and the exec.d program, or reuse them.
         let preheat = additional_buildpack_binary_path!("preheat");
@@ -87,8 +58,7 @@ impl Buildpack for PreheatBuildpack {
         preheat_layer::call(&context, &metadata, &preheat, &boot)?;
 
         // Show the plan, and check that release phase will run it.
-        plan::print(&config);
-        check_procfile(&context.app_dir).map_err(BuildError::Procfile)?;
+        checks::plan_and_procfile(&config, &context.app_dir)?;
         bullet_stream::global::print::all_done(&Some(started));
         BuildResultBuilder::new().build()
     }
@@ -101,24 +71,4 @@ impl Buildpack for PreheatBuildpack {
             )),
         }
     }
-}
-
-fn check_procfile(app_dir: &Path) -> Result<(), ProcfileError> {
-    match Procfile::read(app_dir)? {
-        Some(procfile) if procfile.release_runs_preheat() => {
-            output::bullet("Procfile runs `preheat release` in release phase");
-        }
-        Some(procfile) => match procfile.get("release") {
-            Some(other) => output::warning(&format!(
-                "The Procfile's release entry does not run preheat:\n\n    release: {other}\n\nTo run both, change it to:\n\n    release: {other} && preheat release\n"
-            )),
-            None => output::warning(&format!(
-                "The Procfile has no release entry, so the migrations and priming above will not run.\n\nAdd this line to the Procfile:\n\n    {RELEASE_LINE}\n"
-            )),
-        },
-        None => output::warning(&format!(
-            "There is no Procfile, so the migrations and priming above will not run.\n\nCreate a Procfile with this line (and your `web:` command):\n\n    {RELEASE_LINE}\n"
-        )),
-    }
-    Ok(())
 }
