@@ -334,7 +334,7 @@ impl Watch<'_> {
             let mut dynos: Vec<Dyno> = api
                 .dynos(self.deadline)?
                 .into_iter()
-                .filter(|d| d.kind == "web")
+                .filter(|d| d.process_type() == "web")
                 .collect();
             by_name(&mut dynos);
             self.dynos.clone_from(&dynos);

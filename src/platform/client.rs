@@ -9,13 +9,18 @@ use crate::release::signals::pause;
 use reqwest::Method;
 use reqwest::blocking::Response;
 use serde::de::DeserializeOwned;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::time::{Duration, Instant};
 
 /// `Accept` for version 3 of the Platform API.
 pub(crate) const ACCEPT: &str = "application/vnd.heroku+json; version=3";
 pub(crate) const DEFAULT_BASE: &str = "https://api.heroku.com";
+/// The `Accept` the Heroku CLI sends for `GET /apps/{app}` before it creates a
+/// dyno (heroku/cli `shouldPrependLauncher`): the SDK variant carries `generation`.
+const ACCEPT_SDK: &str = "application/vnd.heroku+json; version=3.sdk";
+/// The stack of apps built with Cloud Native Buildpacks (Fir).
+pub(crate) const CNB_STACK: &str = "cnb";
 
 /// Attempts for a request that meets 5xx or a transport error.
 const MAX_ATTEMPTS: u32 = 5;
@@ -258,6 +263,28 @@ pub(crate) struct Api {
     remaining: Cell<Option<u32>>,
     /// Whether the "polling more slowly" note was printed.
     slowed: Cell<bool>,
+    /// The app's stack name, asked once (`GET /apps/{app}`).
+    stack: OnceCell<String>,
+}
+
+/// The part of an app (`GET /apps/{app}`) that preheat reads.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct AppInfo {
+    #[serde(default)]
+    stack: Option<Named>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Named {
+    #[serde(default)]
+    name: String,
+}
+
+/// A detached dyno as created: the dyno, and the command it was given.
+#[derive(Debug)]
+pub(crate) struct Detached {
+    pub(crate) dyno: Dyno,
+    pub(crate) command: String,
 }
 
 impl fmt::Debug for Api {
@@ -292,6 +319,7 @@ impl Api {
             backoff,
             remaining: Cell::new(None),
             slowed: Cell::new(false),
+            stack: OnceCell::new(),
         })
     }
 
@@ -313,6 +341,23 @@ impl Api {
             deadline,
         )?;
         Ok(list.into_iter().max_by_key(|r| r.version))
+    }
+
+    /// `GET /apps/{app}/releases/{id}`: a release by its id (a UUID).
+    pub(crate) fn release_by_id(&self, id: &str, deadline: Instant) -> Result<Release, ApiError> {
+        self.get_json(&["apps", &self.app, "releases", id], None, deadline)
+    }
+
+    /// The newest release still in release phase: the first `pending` one of
+    /// the ten newest (`Range: version ..; order=desc, max=10`).
+    pub(crate) fn newest_pending(&self, deadline: Instant) -> Result<Option<Release>, ApiError> {
+        let mut list: Vec<Release> = self.get_json(
+            &["apps", &self.app, "releases"],
+            Some("version ..; order=desc, max=10"),
+            deadline,
+        )?;
+        list.sort_by_key(|r| std::cmp::Reverse(r.version));
+        Ok(list.into_iter().find(|r| r.status == "pending"))
     }
 
     /// `GET /apps/{app}/dynos`, every page (`Range` / `Next-Range`).
@@ -360,14 +405,51 @@ impl Api {
         Ok(feature.enabled)
     }
 
-    /// `POST /apps/{app}/dynos`: a detached one-off dyno.
+    /// The app's stack name (`heroku-24`, or `cnb` on Fir), asked once per client.
+    pub(crate) fn stack(&self, deadline: Instant) -> Result<&str, ApiError> {
+        if let Some(stack) = self.stack.get() {
+            return Ok(stack);
+        }
+        let path = ["apps", self.app.as_str()];
+        let response = self.send_as(
+            &Method::GET,
+            &path,
+            None,
+            None,
+            Scope::Read,
+            deadline,
+            ACCEPT_SDK,
+        )?;
+        let app: AppInfo = parse(response, &describe(&Method::GET, &path))?;
+        let name = app.stack.map(|s| s.name).unwrap_or_default();
+        Ok(self.stack.get_or_init(|| name))
+    }
+
+    /// `command` as a one-off dyno must run it: behind `launcher` on a `cnb`
+    /// stack, so the buildpack layers (and `preheat`) are on `PATH`, as
+    /// `heroku run` does; bare on Cedar stacks.
+    pub(crate) fn dyno_command(
+        &self,
+        command: &str,
+        deadline: Instant,
+    ) -> Result<String, ApiError> {
+        Ok(if self.stack(deadline)? == CNB_STACK {
+            format!("launcher {command}")
+        } else {
+            command.to_string()
+        })
+    }
+
+    /// `POST /apps/{app}/dynos`: a detached one-off dyno running `command`
+    /// (with `launcher` in front on Fir; see [`Api::dyno_command`]).
     pub(crate) fn run_detached(
         &self,
         command: &str,
         time_to_live: Duration,
         env: &serde_json::Map<String, serde_json::Value>,
         deadline: Instant,
-    ) -> Result<Dyno, ApiError> {
+    ) -> Result<Detached, ApiError> {
+        let command = self.dyno_command(command, deadline)?;
         let path = ["apps", self.app.as_str(), "dynos"];
         let body = serde_json::json!({
             "command": command,
@@ -383,7 +465,8 @@ impl Api {
             Scope::Write,
             deadline,
         )?;
-        parse(response, &describe(&Method::POST, &path))
+        let dyno = parse(response, &describe(&Method::POST, &path))?;
+        Ok(Detached { dyno, command })
     }
 
     /// `DELETE /apps/{app}/dynos`: restart every dyno.
@@ -460,6 +543,24 @@ impl Api {
         scope: Scope,
         deadline: Instant,
     ) -> Result<Response, ApiError> {
+        self.send_as(method, path, range, body, scope, deadline, ACCEPT)
+    }
+
+    /// [`Api::send`] with another `Accept` variant of version 3.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "send's arguments plus the Accept variant"
+    )]
+    fn send_as(
+        &self,
+        method: &Method,
+        path: &[&str],
+        range: Option<&str>,
+        body: Option<&serde_json::Value>,
+        scope: Scope,
+        deadline: Instant,
+        accept: &str,
+    ) -> Result<Response, ApiError> {
         let request = describe(method, path);
         let url = self.url(path);
         let mut tries = Tries::default();
@@ -474,7 +575,7 @@ impl Api {
             let mut builder = self
                 .http
                 .request(method.clone(), url.clone())
-                .header(reqwest::header::ACCEPT, ACCEPT)
+                .header(reqwest::header::ACCEPT, accept)
                 .bearer_auth(self.token.expose())
                 .timeout(left.min(Duration::from_secs(30)));
             if let Some(range) = range {
