@@ -152,7 +152,7 @@ fn check(dir: &std::path::Path) -> u8 {
     let config = match Config::load_dir(dir) {
         Ok(config) => config,
         Err(error) => {
-            output::error(&format!("Invalid preheat.toml\n\n{error}"));
+            output::error(&format!("{}\n\n{error}", error.title()));
             return exit::USAGE;
         }
     };
@@ -169,6 +169,10 @@ fn check(dir: &std::path::Path) -> u8 {
             return exit::USAGE;
         }
     }
-    output::bullet("preheat.toml is valid");
+    if config.runs_project_toml() {
+        output::bullet("project.toml is valid (no preheat.toml)");
+    } else {
+        output::bullet("preheat.toml is valid");
+    }
     exit::OK
 }

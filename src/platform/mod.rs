@@ -203,7 +203,6 @@ pub(crate) enum SetupError {
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SetupError::Config(error) => write!(f, "Invalid preheat.toml\n\n{error}"),
             SetupError::NoToken => write!(
                 f,
                 "No Platform API token: neither PREHEAT_API_TOKEN nor HEROKU_API_KEY is set.\n\nCreate a `write`-scoped token for a dedicated account that is a collaborator on this app (`heroku authorizations:create --scope write --description preheat --short`), and store it with `heroku config:set PREHEAT_API_TOKEN=<token>`."
@@ -225,7 +224,8 @@ impl fmt::Display for SetupError {
                 f,
                 "{POLL_KNOB}=`{value}` is not a number of milliseconds.\n\n{POLL_KNOB} exists for preheat's own tests; unset it (`heroku config:unset {POLL_KNOB}`) and use `[confirm] poll` instead."
             ),
-            SetupError::Client(error) => write!(f, "{error}"),
+            // Config: already titled (`Invalid preheat.toml` / `Invalid project.toml`).
+            SetupError::Config(error) | SetupError::Client(error) => write!(f, "{error}"),
         }
     }
 }
@@ -294,7 +294,7 @@ impl Session {
     /// Loads `preheat.toml` from the app dir, then the token, app and API URL.
     pub(crate) fn start(app: Option<&str>) -> Result<Self, SetupError> {
         let config = Config::load_dir(&crate::warmup::boot::app_dir())
-            .map_err(|e| SetupError::Config(e.to_string()))?;
+            .map_err(|e| SetupError::Config(format!("{}\n\n{e}", e.title())))?;
         let mut confirm = config.confirm_settings();
         confirm.poll = poll_interval(&confirm)?;
         let app = app_name(app)?;

@@ -29,7 +29,8 @@ pub(crate) fn boot_off_reason(dir: &Path) -> Result<(Config, u16), String> {
     }
     let config = Config::load_dir(dir).map_err(|e| {
         format!(
-            "not warming: preheat.toml is invalid ({})",
+            "not warming: {} ({})",
+            e.title(),
             e.to_string().lines().next().unwrap_or("")
         )
     })?;
@@ -118,7 +119,7 @@ pub(crate) fn now(dir: &Path, port: Option<u16>, url: Option<&str>) -> u8 {
     let config = match Config::load_dir(dir) {
         Ok(config) => config,
         Err(error) => {
-            output::error(&format!("Invalid preheat.toml\n\n{error}"));
+            output::error(&format!("{}\n\n{error}", error.title()));
             return exit::USAGE;
         }
     };
