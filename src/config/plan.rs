@@ -119,9 +119,6 @@ pub(crate) fn print(config: &Config) {
             None => output::bullet("Release plan (no preheat.toml: the defaults)"),
         }
     }
-    for warning in project_warnings(config) {
-        output::warning(&warning);
-    }
     output::sub_bullet(&format!(
         "Deadline: {} for the whole release phase",
         Span(config.release.deadline.get())
@@ -153,6 +150,9 @@ pub(crate) fn print(config: &Config) {
             "Notify: POST to {} when the release is live and warm",
             notify.webhook.raw()
         ));
+    }
+    for warning in project_warnings(config) {
+        output::warning(&warning);
     }
 }
 
