@@ -126,6 +126,7 @@ fn the_detached_dyno_runs_through_launcher_on_cnb_and_bare_on_cedar() {
         assert_eq!(bodies.len(), 1, "{out}");
         assert_eq!(bodies[0]["command"], expected, "{out}");
         assert_eq!(bodies[0]["type"], "run:detached");
+        assert_eq!(bodies[0]["attach"], false);
         assert!(
             out.contains(&format!(
                 "Fleet confirmation: scheduled `{expected}` on detached dyno run.1001"

@@ -168,7 +168,7 @@ impl fmt::Display for ApiError {
             }
             ApiError::NotFound { request, message } => write!(
                 f,
-                "The Platform API found nothing at {request} (404: {message}).\n\nCheck the app name (HEROKU_APP_NAME or --app) and the release version."
+                "The Platform API found nothing at {request} (404: {message}).\n\nCheck the app (--app, HEROKU_APP_NAME or HEROKU_APP_ID) and the release version."
             ),
             ApiError::Status {
                 request,
@@ -451,7 +451,9 @@ impl Api {
     ) -> Result<Detached, ApiError> {
         let command = self.dyno_command(command, deadline)?;
         let path = ["apps", self.app.as_str(), "dynos"];
+        // `attach: false` is what `heroku run:detached` sends for a detached dyno.
         let body = serde_json::json!({
+            "attach": false,
             "command": command,
             "type": "run:detached",
             "time_to_live": time_to_live.as_secs(),
