@@ -367,3 +367,38 @@ fn the_boot_warmer_names_a_fir_dyno_by_its_hostname() {
     let out = boot_log(&[("HOSTNAME", "3f2a9c1b7d4e")]);
     assert!(out.contains("preheat: web warm in"), "{out}");
 }
+
+#[test]
+fn rolling_restart_on_fir_does_not_wait_for_a_replaced_dyno_to_leave_the_list() {
+    // The replaced pods stay listed as `down` far longer than the test runs.
+    let api = PlatformApi::start_fir(42, 2);
+    {
+        let mut state = api.state();
+        state.boot = Duration::from_millis(150);
+        state.fir_linger = Duration::from_mins(10);
+    }
+    let web = web_app();
+    let dir = app(&[("preheat.toml", &confirm_toml(&web))]);
+    let run = run(
+        &api,
+        dir.path(),
+        &["restart", "--rolling"],
+        &[("HEROKU_APP_NAME", APP)],
+    );
+    let out = run.all();
+    assert_eq!(run.code, Some(0), "{out}");
+    assert_eq!(api.state().restarts.len(), 2, "{out}");
+    assert!(
+        api.state()
+            .restarts
+            .iter()
+            .all(|r| r.others_down.is_empty()),
+        "{out}"
+    );
+    assert!(out.matches(": replaced by ").count() >= 2, "{out}");
+    assert!(!out.contains("waiting for"), "{out}");
+    assert!(
+        out.contains("Restarted 2 `web` dynos one at a time"),
+        "{out}"
+    );
+}

@@ -209,9 +209,10 @@ fn rolling_restart(
             "No public URL (HEROKU_APP_DEFAULT_DOMAIN_NAME or [warmup] url): each dyno warms itself at boot; this waits for `up` only",
         );
     }
+    let mut replaced: Vec<String> = Vec::new();
     for (index, dyno) in dynos.iter().enumerate() {
         let name = &dyno.name;
-        let (before, earlier) = others_up(session, kind, name, deadline)?;
+        let (before, earlier) = others_up(session, kind, name, &replaced, deadline)?;
         let Some(before) = before else {
             output::sub_bullet(&format!("{name}: gone (scaled down?), skipped"));
             continue;
@@ -219,7 +220,10 @@ fn rolling_restart(
         let restarted_at = Instant::now();
         api.restart_dyno(name, deadline)?;
         output::sub_bullet(&format!("{name} ({}/{count}): restarting", index + 1));
-        let back = wait_until_back(session, kind, &before, &earlier, deadline)?;
+        let back = wait_until_back(session, kind, (&before, &earlier), &replaced, deadline)?;
+        if &back != name {
+            replaced.push(name.clone());
+        }
         if &back == name {
             output::sub_bullet(&format!(
                 "{name}: up again after {}",
@@ -273,16 +277,20 @@ fn rolling_restart(
 }
 
 /// Never two down at once: waits until every other dyno of the type is up.
-/// Returns the dyno `name` (if it is still there) and the whole list.
+/// Fir dynos this restart already replaced may still be listed while they
+/// terminate; they do not count. Returns the dyno `name` (if it is still
+/// there) and the list.
 fn others_up(
     session: &Session,
     kind: &str,
     name: &str,
+    replaced: &[String],
     deadline: Instant,
 ) -> Result<(Option<Dyno>, Vec<Dyno>), Stop> {
     let mut said = false;
     loop {
-        let now = of_type(session, kind, deadline)?;
+        let mut now = of_type(session, kind, deadline)?;
+        now.retain(|d| !replaced.contains(&d.name));
         let down: Vec<String> = now
             .iter()
             .filter(|d| d.name != name && !d.is_up())
@@ -310,8 +318,8 @@ fn others_up(
 fn wait_until_back(
     session: &Session,
     kind: &str,
-    before: &Dyno,
-    earlier: &[Dyno],
+    (before, earlier): (&Dyno, &[Dyno]),
+    replaced: &[String],
     deadline: Instant,
 ) -> Result<String, Stop> {
     let mut left_up = false;
@@ -323,44 +331,50 @@ fn wait_until_back(
             deadline,
             &format!("{} to be up again", before.name),
         )?;
-        let now = of_type(session, kind, deadline)?;
-        match now.iter().find(|d| d.name == before.name) {
-            None => {
-                left_up = true;
-                let fresh: Vec<&Dyno> = now
-                    .iter()
-                    .filter(|d| !earlier.iter().any(|e| e.name == d.name))
-                    .collect();
-                let up = now.iter().filter(|d| d.is_up()).count();
-                if let Some(new) = fresh.iter().find(|d| d.is_up())
-                    && up >= up_before
-                {
-                    return Ok(new.name.clone());
+        let mut now = of_type(session, kind, deadline)?;
+        now.retain(|d| !replaced.contains(&d.name));
+        let old = now.iter().find(|d| d.name == before.name);
+        match old {
+            Some(dyno) if dyno.is_up() => {
+                let changed = dyno.id != before.id || dyno.updated_at != before.updated_at;
+                if changed || left_up {
+                    return Ok(dyno.name.clone());
                 }
-                let line = fresh
+            }
+            // Gone, or down while it restarts (or while a Fir pod terminates).
+            _ => left_up = true,
+        }
+        // A replacement: a dyno that was not there before, up, with the type
+        // back to as many up as before.
+        let fresh: Vec<&Dyno> = now
+            .iter()
+            .filter(|d| !earlier.iter().any(|e| e.name == d.name))
+            .collect();
+        let up = now.iter().filter(|d| d.is_up()).count();
+        if left_up
+            && up >= up_before
+            && let Some(new) = fresh.iter().find(|d| d.is_up())
+        {
+            return Ok(new.name.clone());
+        }
+        let line = if fresh.is_empty() {
+            old.filter(|d| !d.is_up())
+                .map(Dyno::line)
+                .unwrap_or_default()
+        } else {
+            format!(
+                "{}: replaced by {}",
+                before.name,
+                fresh
                     .iter()
                     .map(|d| d.line())
                     .collect::<Vec<_>>()
-                    .join(", ");
-                if !line.is_empty() && line != last {
-                    output::sub_bullet(&format!("{}: replaced by {line}", before.name));
-                }
-                last = line;
-            }
-            Some(dyno) => {
-                let changed = dyno.id != before.id || dyno.updated_at != before.updated_at;
-                if !dyno.is_up() {
-                    left_up = true;
-                }
-                if dyno.is_up() && (changed || left_up) {
-                    return Ok(dyno.name.clone());
-                }
-                let line = dyno.line();
-                if line != last && !dyno.is_up() {
-                    output::sub_bullet(&line);
-                }
-                last = line;
-            }
+                    .join(", ")
+            )
+        };
+        if !line.is_empty() && line != last {
+            output::sub_bullet(&line);
         }
+        last = line;
     }
 }

@@ -79,6 +79,11 @@ pub(crate) struct State {
     /// Fir: formation dynos are named `web-<hash>-<suffix>`, and a restart or
     /// a new release replaces them with new names, as Kubernetes pods.
     pub(crate) fir: bool,
+    /// Fir: how long a replaced dyno stays listed as `down` after its
+    /// replacement appeared (a terminating pod); zero drops it at once.
+    pub(crate) fir_linger: Duration,
+    /// Replaced Fir dynos still listed, with when they go.
+    lingering: Vec<(Instant, ApiDyno)>,
     events: Vec<(Instant, Event)>,
     clock: u64,
 }
@@ -233,9 +238,18 @@ impl State {
         } else {
             None
         };
+        let linger = self.fir_linger;
         if let Some(dyno) = self.dynos.iter_mut().find(|d| d.name == name) {
-            // On Fir the restarted dyno is a new pod under a new name.
+            // On Fir the restarted dyno is a new pod under a new name; the
+            // old one may stay listed as `down` while it terminates.
             if let Some((new_name, id)) = replacement {
+                if !linger.is_zero() {
+                    let mut old = dyno.clone();
+                    old.state = "down";
+                    old.up_at = None;
+                    old.updated = n;
+                    self.lingering.push((Instant::now() + linger, old));
+                }
                 dyno.name = new_name;
                 dyno.id = id;
             }
@@ -265,6 +279,7 @@ impl State {
             }
         }
         self.events = later;
+        self.lingering.retain(|(gone_at, _)| *gone_at > now);
         due.sort_by_key(|(at, _)| *at);
         for (_, event) in due {
             event(self);
@@ -443,6 +458,8 @@ impl PlatformApi {
             all_up_at: None,
             stack: "heroku-24",
             fir: false,
+            fir_linger: Duration::ZERO,
+            lingering: Vec::new(),
             events: Vec::new(),
             clock: 10,
         };
@@ -664,6 +681,7 @@ fn list_dynos(state: &State, seen: &Seen) -> (u16, Vec<(&'static str, String)>, 
         );
     }
     let mut list = state.dynos.clone();
+    list.extend(state.lingering.iter().map(|(_, dyno)| dyno.clone()));
     list.sort_by(|a, b| a.id.cmp(&b.id));
     let after: Vec<ApiDyno> = list
         .into_iter()
