@@ -16,11 +16,6 @@ use std::time::{Duration, Instant};
 /// `Accept` for version 3 of the Platform API.
 pub(crate) const ACCEPT: &str = "application/vnd.heroku+json; version=3";
 pub(crate) const DEFAULT_BASE: &str = "https://api.heroku.com";
-/// The `Accept` the Heroku CLI sends for `GET /apps/{app}` before it creates a
-/// dyno (heroku/cli `shouldPrependLauncher`): the SDK variant carries `generation`.
-const ACCEPT_SDK: &str = "application/vnd.heroku+json; version=3.sdk";
-/// The stack of apps built with Cloud Native Buildpacks (Fir).
-pub(crate) const CNB_STACK: &str = "cnb";
 
 /// Attempts for a request that meets 5xx or a transport error.
 const MAX_ATTEMPTS: u32 = 5;
@@ -263,28 +258,8 @@ pub(crate) struct Api {
     remaining: Cell<Option<u32>>,
     /// Whether the "polling more slowly" note was printed.
     slowed: Cell<bool>,
-    /// The app's stack name, asked once (`GET /apps/{app}`).
-    stack: OnceCell<String>,
-}
-
-/// The part of an app (`GET /apps/{app}`) that preheat reads.
-#[derive(Debug, Clone, serde::Deserialize)]
-struct AppInfo {
-    #[serde(default)]
-    stack: Option<Named>,
-}
-
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Named {
-    #[serde(default)]
-    name: String,
-}
-
-/// A detached dyno as created: the dyno, and the command it was given.
-#[derive(Debug)]
-pub(crate) struct Detached {
-    pub(crate) dyno: Dyno,
-    pub(crate) command: String,
+    /// The app's stack name, asked once (`GET /apps/{app}`; see `one_off`).
+    pub(super) stack: OnceCell<String>,
 }
 
 impl fmt::Debug for Api {
@@ -405,72 +380,6 @@ impl Api {
         Ok(feature.enabled)
     }
 
-    /// The app's stack name (`heroku-24`, or `cnb` on Fir), asked once per client.
-    pub(crate) fn stack(&self, deadline: Instant) -> Result<&str, ApiError> {
-        if let Some(stack) = self.stack.get() {
-            return Ok(stack);
-        }
-        let path = ["apps", self.app.as_str()];
-        let response = self.send_as(
-            &Method::GET,
-            &path,
-            None,
-            None,
-            Scope::Read,
-            deadline,
-            ACCEPT_SDK,
-        )?;
-        let app: AppInfo = parse(response, &describe(&Method::GET, &path))?;
-        let name = app.stack.map(|s| s.name).unwrap_or_default();
-        Ok(self.stack.get_or_init(|| name))
-    }
-
-    /// `command` as a one-off dyno must run it: behind `launcher` on a `cnb`
-    /// stack, so the buildpack layers (and `preheat`) are on `PATH`, as
-    /// `heroku run` does; bare on Cedar stacks.
-    pub(crate) fn dyno_command(
-        &self,
-        command: &str,
-        deadline: Instant,
-    ) -> Result<String, ApiError> {
-        Ok(if self.stack(deadline)? == CNB_STACK {
-            format!("launcher {command}")
-        } else {
-            command.to_string()
-        })
-    }
-
-    /// `POST /apps/{app}/dynos`: a detached one-off dyno running `command`
-    /// (with `launcher` in front on Fir; see [`Api::dyno_command`]).
-    pub(crate) fn run_detached(
-        &self,
-        command: &str,
-        time_to_live: Duration,
-        env: &serde_json::Map<String, serde_json::Value>,
-        deadline: Instant,
-    ) -> Result<Detached, ApiError> {
-        let command = self.dyno_command(command, deadline)?;
-        let path = ["apps", self.app.as_str(), "dynos"];
-        // `attach: false` is what `heroku run:detached` sends for a detached dyno.
-        let body = serde_json::json!({
-            "attach": false,
-            "command": command,
-            "type": "run:detached",
-            "time_to_live": time_to_live.as_secs(),
-            "env": env,
-        });
-        let response = self.send(
-            &Method::POST,
-            &path,
-            None,
-            Some(&body),
-            Scope::Write,
-            deadline,
-        )?;
-        let dyno = parse(response, &describe(&Method::POST, &path))?;
-        Ok(Detached { dyno, command })
-    }
-
     /// `DELETE /apps/{app}/dynos`: restart every dyno.
     pub(crate) fn restart_all(&self, deadline: Instant) -> Result<(), ApiError> {
         self.send(
@@ -536,7 +445,7 @@ impl Api {
     }
 
     /// One request, retried on transport errors, 5xx and 429.
-    fn send(
+    pub(super) fn send(
         &self,
         method: &Method,
         path: &[&str],
@@ -553,7 +462,7 @@ impl Api {
         clippy::too_many_arguments,
         reason = "send's arguments plus the Accept variant"
     )]
-    fn send_as(
+    pub(super) fn send_as(
         &self,
         method: &Method,
         path: &[&str],
@@ -703,11 +612,11 @@ impl Api {
 }
 
 /// `GET /apps/myapp/dynos`: what a request is, for messages (never the token).
-fn describe(method: &Method, path: &[&str]) -> String {
+pub(super) fn describe(method: &Method, path: &[&str]) -> String {
     format!("{method} /{}", path.join("/"))
 }
 
-fn parse<T: DeserializeOwned>(response: Response, request: &str) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(response: Response, request: &str) -> Result<T, ApiError> {
     let bytes = response.bytes().map_err(|e| ApiError::BadResponse {
         request: request.to_string(),
         error: crate::release::httpstep::describe_error(&e),

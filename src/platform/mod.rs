@@ -6,6 +6,7 @@ pub(crate) mod notify;
 
 pub(crate) mod await_live;
 pub(crate) mod client;
+pub(crate) mod one_off;
 mod release_version;
 pub(crate) mod restart;
 mod warm_url;
