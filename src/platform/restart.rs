@@ -221,9 +221,6 @@ fn rolling_restart(
         api.restart_dyno(name, deadline)?;
         output::sub_bullet(&format!("{name} ({}/{count}): restarting", index + 1));
         let back = wait_until_back(session, kind, (&before, &earlier), &replaced, deadline)?;
-        if &back != name {
-            replaced.push(name.clone());
-        }
         if &back == name {
             output::sub_bullet(&format!(
                 "{name}: up again after {}",
@@ -234,6 +231,7 @@ fn rolling_restart(
                 "{name}: replaced by {back}, up after {}",
                 human(restarted_at.elapsed())
             ));
+            replaced.push(name.clone());
         }
         let name = &back;
         if let Some(url) = &url {
