@@ -72,9 +72,10 @@ struct RawEntry {
     source: Option<Spanned<toml::Value>>,
 }
 
-/// Whether `dir/project.toml` has anything under `com.heroku.phase`. For
-/// detect: a file that does not parse counts when it names the table, so
-/// that the build, not detect, reports where it is broken.
+/// Whether `dir/project.toml` has `[[com.heroku.phase.release]]` commands,
+/// for detect. A file that does not parse counts when it names the table, so
+/// that the build, not detect, reports where it is broken. `release-build`
+/// alone does not count: preheat cannot run it.
 pub(crate) fn declares_release_phase(dir: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(dir.join(FILE_NAME)) else {
         return false;
@@ -84,8 +85,9 @@ pub(crate) fn declares_release_phase(dir: &Path) -> bool {
             .get("com")
             .and_then(|com| com.get("heroku"))
             .and_then(|heroku| heroku.get("phase"))
+            .and_then(|phase| phase.get("release"))
             .is_some(),
-        Err(_) => text.contains("com.heroku.phase"),
+        Err(_) => text.contains("com.heroku.phase.release"),
     }
 }
 
