@@ -4,7 +4,7 @@
 
 use crate::config::plan;
 use crate::config::procfile::{Procfile, ProcfileError, RELEASE_LINE};
-use crate::config::{Config, ConfigError, ReadBy};
+use crate::config::{Config, ConfigError, ReadBy, project_toml};
 use crate::output;
 use std::fmt;
 use std::path::Path;
@@ -39,11 +39,17 @@ pub(crate) fn detect(app_dir: &Path) -> Result<bool, BuildError> {
     if app_dir.join(crate::config::FILE_NAME).is_file() {
         return Ok(true);
     }
+    // heroku/release-phase's tables: preheat runs those commands, so an app
+    // that moves over needs no preheat.toml; and passing lets the build
+    // report a malformed table, or a Procfile that does not run preheat.
+    if project_toml::declares_release_phase(app_dir) {
+        return Ok(true);
+    }
     match Procfile::read(app_dir).map_err(BuildError::Procfile)? {
         Some(procfile) if procfile.release_runs_preheat() => Ok(true),
         _ => {
             println!(
-                "No preheat.toml, and no `{RELEASE_LINE}` entry in the Procfile: preheat is not used."
+                "No preheat.toml, no [[com.heroku.phase.release]] in project.toml, and no `{RELEASE_LINE}` entry in the Procfile: preheat is not used."
             );
             Ok(false)
         }
@@ -55,6 +61,16 @@ pub(crate) fn detect(app_dir: &Path) -> Result<bool, BuildError> {
 pub(crate) fn validate(app_dir: &Path) -> Result<Config, BuildError> {
     let config = Config::load_dir(app_dir).map_err(BuildError::Config)?;
     match &config.source {
+        _ if config.runs_project_toml() => output::bullet(&format!(
+            "No preheat.toml: validated project.toml; its {} [[com.heroku.phase.release]] command{} run as migrations, in order, without a shell",
+            config.migrate.len(),
+            if config.migrate.len() == 1 { "" } else { "s" }
+        )),
+        Some(_) if config.project.is_some() => {
+            output::bullet(
+                "Validated preheat.toml (it wins over project.toml's release-phase tables)",
+            );
+        }
         Some(_) => output::bullet("Validated preheat.toml"),
         None => {
             output::bullet("No preheat.toml: the defaults apply (no migrations, warm `GET /`)");

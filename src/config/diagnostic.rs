@@ -69,6 +69,20 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl ConfigError {
+    /// `Invalid preheat.toml`, or `Invalid project.toml`: the title of the error block.
+    pub(crate) fn title(&self) -> String {
+        let path = match self {
+            ConfigError::Read { path, .. } | ConfigError::Invalid { path, .. } => path,
+        };
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        format!("Invalid {name}")
+    }
+}
+
 impl std::error::Error for ConfigError {}
 
 /// Who read `preheat.toml`; each says what an invalid file means there.
@@ -87,27 +101,28 @@ pub(crate) enum ReadBy {
 impl ConfigError {
     /// The one block users see when `preheat.toml` cannot be used, wherever it was read.
     pub(crate) fn user_block(&self, by: ReadBy) -> String {
+        let title = self.title();
         match by {
             ReadBy::Build => formatdoc! {"
-                Invalid preheat.toml
+                {title}
 
                 {self}
 
                 The build stops here so that a bad file never reaches release phase. Fix the file and deploy again; `preheat check` shows the same error locally."},
             ReadBy::Release => formatdoc! {"
-                Invalid preheat.toml
+                {title}
 
                 {self}
 
                 The release is aborted before any step ran. Fix the file and deploy again."},
             ReadBy::Rehearse => formatdoc! {"
-                Invalid preheat.toml
+                {title}
 
                 {self}
 
                 The build would fail here."},
             ReadBy::Command => formatdoc! {"
-                Invalid preheat.toml
+                {title}
 
                 {self}"},
         }

@@ -7,6 +7,7 @@
 //! signal handling only; nothing here can fail a release or a launch.
 
 pub(crate) mod boot;
+pub(crate) mod dyno_name;
 pub mod execd;
 pub(crate) mod portwatch;
 pub(crate) mod requests;
