@@ -124,7 +124,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Release { dir } => crate::release::run(&dir),
+        Command::Release { dir } => crate::release::run(&dir, &crate::platform::fleet::schedule),
         Command::Check { dir } => check(&dir),
         Command::Warm {
             port,

@@ -46,7 +46,9 @@ enum StepEnd {
     Interrupted(i32),
 }
 
-pub(crate) fn run(dir: &Path) -> u8 {
+/// `schedule_fleet` is the last step of a release that passed: the CLI hands
+/// in the Platform API's scheduler, so `release` never depends on `platform`.
+pub(crate) fn run(dir: &Path, schedule_fleet: &dyn Fn(&Config, Skip)) -> u8 {
     let started = Instant::now();
     if let Err(error) = signals::install() {
         output::error(&format!("Could not install signal handlers: {error}"));
@@ -85,7 +87,7 @@ pub(crate) fn run(dir: &Path) -> u8 {
     let (records, verdict) = run_phases(&config, skip, dir, deadline);
 
     if verdict.is_none() {
-        schedule_warmup(&config, skip);
+        schedule_warmup(&config, skip, schedule_fleet);
     }
     summary(&records);
     if let Some((code, message)) = verdict {
@@ -357,7 +359,7 @@ fn run_process(step: &Step, mut command: Command, dir: &Path, deadline: Instant)
     }
 }
 
-fn schedule_warmup(config: &Config, skip: Skip) {
+fn schedule_warmup(config: &Config, skip: Skip, schedule_fleet: &dyn Fn(&Config, Skip)) {
     output::bullet("Warm-up scheduled");
     if skip.warmup {
         output::sub_bullet("Boot warm-up: skipped for this release (PREHEAT_SKIP=warmup)");
@@ -369,7 +371,7 @@ fn schedule_warmup(config: &Config, skip: Skip) {
             plan::describe_warmup(config)
         ));
     }
-    crate::platform::fleet::schedule(config, skip);
+    schedule_fleet(config, skip);
 }
 
 fn summary(records: &[Record]) {
