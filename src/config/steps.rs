@@ -12,6 +12,9 @@ use super::{
 use std::time::Duration;
 use toml::Spanned;
 
+/// More retries than this only wait out the release deadline.
+const MAX_RETRIES: u32 = 100;
+
 pub(super) fn convert_step(
     phase: Phase,
     index: usize,
@@ -86,7 +89,17 @@ pub(super) fn convert_step(
                 headers: http.headers.into_iter().collect(),
                 body: http.body,
                 expect: Expect::from_list(raw.expect_status, Expect::Range(200, 299))?,
-                retries: raw.retries.map_or(0, Spanned::into_inner),
+                retries: match raw.retries {
+                    None => 0,
+                    Some(r) if *r.get_ref() <= MAX_RETRIES => r.into_inner(),
+                    Some(r) => {
+                        return Err(Located::new(
+                            r.span(),
+                            format!("`retries` must be at most {MAX_RETRIES}, not {}", r.get_ref()),
+                            "Each retry waits longer (up to 30s), and the release deadline bounds them all; a few retries are enough.",
+                        ));
+                    }
+                },
                 timeout: http.timeout.map_or(Duration::from_secs(30), Span::get),
             })
         }
