@@ -244,7 +244,7 @@ pub(crate) fn send(
             }
             Ok(response) => {
                 let status = response.status().as_u16();
-                let text = response.text().unwrap_or_default();
+                let text = crate::release::httpstep::error_text(response);
                 let error = NotifyError::Status {
                     host: host.clone(),
                     status,

@@ -14,6 +14,9 @@ use crate::release::process::{self, Outcome};
 use crate::release::signals;
 use nix::unistd::Pid;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+
+/// The most of a first response that a rehearsal reads before it stops the clock.
+const BODY_CAP: u64 = 64 * 1024 * 1024;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -260,17 +263,26 @@ fn dotenv(dir: &Path) -> Result<Vec<(String, String)>, String> {
     if !path.is_file() {
         return Ok(Vec::new());
     }
-    let iter = dotenvy::from_path_iter(&path)
-        .map_err(|e| format!("Could not read {}: {e}", path.display()))?;
-    let vars: Result<Vec<_>, _> = iter.collect();
-    let vars = vars.map_err(|e| {
-        format!(
-            "{} is not a valid .env file: {e}\n\nEach line must look like `NAME=value`.",
-            path.display()
-        )
-    })?;
+    let file =
+        std::fs::File::open(&path).map_err(|e| format!("Could not read {}: {e}", path.display()))?;
+    let vars = parse_dotenv(file, &path)?;
     output::sub_bullet(&format!("Loaded {} variable(s) from .env", vars.len()));
     Ok(vars)
+}
+
+/// The `NAME=value` pairs of a `.env` file; `path` only names it in errors.
+pub(crate) fn parse_dotenv(
+    reader: impl std::io::Read,
+    path: &Path,
+) -> Result<Vec<(String, String)>, String> {
+    dotenvy::from_read_iter(reader)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            format!(
+                "{} is not a valid .env file: {e}\n\nEach line must look like `NAME=value`.",
+                path.display()
+            )
+        })
 }
 
 fn free_port() -> Result<u16, RehearsalError> {
@@ -503,7 +515,9 @@ fn time_get(
             crate::release::httpstep::describe_error(&e)
         ))
     })?;
-    let _ = response.bytes();
+    // Time to the last byte, read through a small buffer: an endless body
+    // costs time (the client's timeout ends it), never memory.
+    let _ = std::io::copy(&mut std::io::Read::take(response, BODY_CAP), &mut std::io::sink());
     Ok(started.elapsed())
 }
 
