@@ -3,6 +3,8 @@
 
 mod confirm;
 mod diagnostic;
+#[cfg(test)]
+mod fuzz_tests;
 pub(crate) mod duration;
 pub(crate) mod plan;
 pub(crate) mod procfile;
@@ -344,10 +346,32 @@ impl Config {
     /// Loads `preheat.toml` from an app directory, or the defaults when it is absent.
     pub(crate) fn load_dir(dir: &Path) -> Result<Self, ConfigError> {
         let path = dir.join(FILE_NAME);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text, &path),
+        match std::fs::read(&path) {
+            Ok(bytes) => Self::parse_bytes(&bytes, &path),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::defaults()),
             Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+
+    /// Parses the file as read: a byte that is not UTF-8 is an error at its line and column.
+    pub(crate) fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Self, ConfigError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self::parse(text, path),
+            Err(error) => {
+                // The lossy text keeps the valid prefix byte for byte, so the offset holds.
+                let text = String::from_utf8_lossy(bytes);
+                let at = error.valid_up_to();
+                let byte = bytes.get(at).copied().unwrap_or_default();
+                Err(invalid(
+                    &text,
+                    path,
+                    Located::new(
+                        at..at,
+                        format!("byte 0x{byte:02x} is not UTF-8 text"),
+                        "Save preheat.toml as UTF-8; TOML files must be UTF-8.",
+                    ),
+                ))
+            }
         }
     }
 
