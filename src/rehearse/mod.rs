@@ -4,6 +4,9 @@
 //! themselves as the exec.d program makes them, and reports what the first
 //! users would have waited.
 
+mod dotenv;
+use dotenv::dotenv;
+
 use crate::config::Config;
 use crate::config::duration::human;
 use crate::config::plan;
@@ -255,34 +258,6 @@ fn bash(command_line: &str, dir: &Path, env: &[(String, String)]) -> Command {
         command.env("PATH", format!("{}:{path}", bin.display()));
     }
     command
-}
-
-/// `.env` in the app dir, as `heroku local` reads it.
-fn dotenv(dir: &Path) -> Result<Vec<(String, String)>, String> {
-    let path = dir.join(".env");
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    let file =
-        std::fs::File::open(&path).map_err(|e| format!("Could not read {}: {e}", path.display()))?;
-    let vars = parse_dotenv(file, &path)?;
-    output::sub_bullet(&format!("Loaded {} variable(s) from .env", vars.len()));
-    Ok(vars)
-}
-
-/// The `NAME=value` pairs of a `.env` file; `path` only names it in errors.
-pub(crate) fn parse_dotenv(
-    reader: impl std::io::Read,
-    path: &Path,
-) -> Result<Vec<(String, String)>, String> {
-    dotenvy::from_read_iter(reader)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            format!(
-                "{} is not a valid .env file: {e}\n\nEach line must look like `NAME=value`.",
-                path.display()
-            )
-        })
 }
 
 fn free_port() -> Result<u16, RehearsalError> {
