@@ -162,33 +162,119 @@ fn quoted(text: &str) -> String {
 }
 
 const WRONG_TYPES: &[&str] = &[
-    "true", "false", "0", "-1", "1.5", "nan", "-inf", "+inf", "1979-05-27T07:32:00Z",
-    "07:32:00", "1979-05-27", "[]", "{}", "[1, \"a\"]", "{ a = 1 }", "''", "\"\"", "0x7fffffff",
-    "0o777", "0b1", "1_000", "[[]]", "[{}]", "'''\nx'''",
+    "true",
+    "false",
+    "0",
+    "-1",
+    "1.5",
+    "nan",
+    "-inf",
+    "+inf",
+    "1979-05-27T07:32:00Z",
+    "07:32:00",
+    "1979-05-27",
+    "[]",
+    "{}",
+    "[1, \"a\"]",
+    "{ a = 1 }",
+    "''",
+    "\"\"",
+    "0x7fffffff",
+    "0o777",
+    "0b1",
+    "1_000",
+    "[[]]",
+    "[{}]",
+    "'''\nx'''",
 ];
 const HUGE_NUMBERS: &[&str] = &[
-    "18446744073709551616", "18446744073709551615", "9223372036854775807",
-    "-9223372036854775808", "4294967296", "4294967295", "65536", "65535", "600", "99", "100",
-    "101", "1e308", "1e309", "-0", "99999999999999999999999999999999",
+    "18446744073709551616",
+    "18446744073709551615",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "4294967296",
+    "4294967295",
+    "65536",
+    "65535",
+    "600",
+    "99",
+    "100",
+    "101",
+    "1e308",
+    "1e309",
+    "-0",
+    "99999999999999999999999999999999",
 ];
 const TEMPLATE_BITS: &[&str] = &[
-    "${", "${}", "${A", "$${A}}", "${A}${", "${1}", "${A-B}", "}${A}", "$", "${${A}}", "${ A }",
-    "\\${A}", "${DATABASE_URL}", "${é}", "${_}", "${A}}",
+    "${",
+    "${}",
+    "${A",
+    "$${A}}",
+    "${A}${",
+    "${1}",
+    "${A-B}",
+    "}${A}",
+    "$",
+    "${${A}}",
+    "${ A }",
+    "\\${A}",
+    "${DATABASE_URL}",
+    "${é}",
+    "${_}",
+    "${A}}",
 ];
 const SCHEMES: &[&str] = &[
-    "http://", "https://", "ftp://", "postgres://", "postgresql://", "HTTP://", "http:/", "//",
-    "", "javascript:", "file:///", "http:", "https:////",
+    "http://",
+    "https://",
+    "ftp://",
+    "postgres://",
+    "postgresql://",
+    "HTTP://",
+    "http:/",
+    "//",
+    "",
+    "javascript:",
+    "file:///",
+    "http:",
+    "https:////",
 ];
 const USERS: &[&str] = &["", "user:pa%ss@", "@", "u:${TOKEN}@", ":@", "a:b:c@"];
 const HOSTS: &[&str] = &[
-    "x.test", "127.0.0.1", "[::1]", "[::1", "%zz", "xn--", "", "${HOST}", "a..b", "-.-",
-    "256.256.256.256", "ü.test", " ", "x.test\u{0}",
+    "x.test",
+    "127.0.0.1",
+    "[::1]",
+    "[::1",
+    "%zz",
+    "xn--",
+    "",
+    "${HOST}",
+    "a..b",
+    "-.-",
+    "256.256.256.256",
+    "ü.test",
+    " ",
+    "x.test\u{0}",
 ];
-const PORTS: &[&str] = &["", ":0", ":65535", ":65536", ":99999999999", ":-1", ":", ":${P}"];
-const URL_TAILS: &[&str] = &["/", "", "/a b", "/%", "/${P}", "?q=${", "#frag", "/\\", "/../.."];
+const PORTS: &[&str] = &[
+    "",
+    ":0",
+    ":65535",
+    ":65536",
+    ":99999999999",
+    ":-1",
+    ":",
+    ":${P}",
+];
+const URL_TAILS: &[&str] = &[
+    "/", "", "/a b", "/%", "/${P}", "?q=${", "#frag", "/\\", "/../..",
+];
 
 fn duration_text() -> impl Strategy<Value = String> {
-    let unit = select(&["ms", "s", "m", "h", "d", "us", "µs", " s", "S", "M", "", "sm", "-"][..]);
+    let unit = select(
+        &[
+            "ms", "s", "m", "h", "d", "us", "µs", " s", "S", "M", "", "sm", "-",
+        ][..],
+    );
     (
         "[0-9]{0,22}",
         unit.clone(),
@@ -214,7 +300,10 @@ fn url_text() -> impl Strategy<Value = String> {
 
 fn template_text() -> impl Strategy<Value = String> {
     proptest::collection::vec(
-        prop_oneof![select(TEMPLATE_BITS).prop_map(str::to_string), "[a-zA-Z_/:.]{0,6}"],
+        prop_oneof![
+            select(TEMPLATE_BITS).prop_map(str::to_string),
+            "[a-zA-Z_/:.]{0,6}"
+        ],
         1..6,
     )
     .prop_map(|parts| parts.concat())
@@ -303,11 +392,43 @@ const SLOT_FILES: &[&str] = &[
 ];
 
 const KEYS: &[&str] = &[
-    "release", "migrate", "prime", "warmup", "notify", "confirm", "deadline", "lock",
-    "lock_timeout", "lock_url", "name", "run", "http", "timeout", "required", "only_if_env",
-    "expect_status", "retries", "method", "url", "headers", "body", "paths", "request",
-    "rounds", "concurrency", "host", "enabled", "expect_body", "webhook", "poll",
-    "time_to_live", "Authorization", "relase", "primes", "warm_up", "",
+    "release",
+    "migrate",
+    "prime",
+    "warmup",
+    "notify",
+    "confirm",
+    "deadline",
+    "lock",
+    "lock_timeout",
+    "lock_url",
+    "name",
+    "run",
+    "http",
+    "timeout",
+    "required",
+    "only_if_env",
+    "expect_status",
+    "retries",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "paths",
+    "request",
+    "rounds",
+    "concurrency",
+    "host",
+    "enabled",
+    "expect_body",
+    "webhook",
+    "poll",
+    "time_to_live",
+    "Authorization",
+    "relase",
+    "primes",
+    "warm_up",
+    "",
 ];
 
 fn random_tree() -> impl Strategy<Value = toml::Value> {
@@ -374,10 +495,12 @@ const NOT_UTF8: &[&[u8]] = &[
 
 fn fragment() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        select(&[
-            "${", "\"", "'", "[", "]]", "[[", "=", "\n", "{", "}", ",", "#", "\\", "\"\"\"", "\r",
-            "\t", "\u{0}", "\u{feff}", ".", "-", "é",
-        ][..])
+        select(
+            &[
+                "${", "\"", "'", "[", "]]", "[[", "=", "\n", "{", "}", ",", "#", "\\", "\"\"\"",
+                "\r", "\t", "\u{0}", "\u{feff}", ".", "-", "é",
+            ][..]
+        )
         .prop_map(|s| s.as_bytes().to_vec()),
         hostile_value().prop_map(String::into_bytes),
         // Bytes that are not UTF-8: a lone continuation, a cut sequence, a surrogate, 0xff.
@@ -481,7 +604,10 @@ fn random_text_and_bytes_parse_or_fail_located() {
         proptest::collection::vec(any::<u8>(), 0..256),
         "[\\[\\]{}=\"'.,#a-z_0-9 \n$\\\\-]{0,200}".prop_map(String::into_bytes),
         proptest::collection::vec(
-            (select(KEYS), select(&[".", " = ", "=", "]\n", "\n[", "\n[[", "]]\n"][..])),
+            (
+                select(KEYS),
+                select(&[".", " = ", "=", "]\n", "\n[", "\n[[", "]]\n"][..])
+            ),
             0..30
         )
         .prop_map(|parts| parts
@@ -509,7 +635,11 @@ fn megabyte() -> impl Strategy<Value = (&'static str, String)> {
         "[^\n]{1,8}",
     ];
     (
-        select(&["quoted", "raw", "key", "comment", "table", "dotted", "array"][..]),
+        select(
+            &[
+                "quoted", "raw", "key", "comment", "table", "dotted", "array",
+            ][..],
+        ),
         filler,
     )
         .prop_map(|(shape, filler)| {
@@ -559,8 +689,11 @@ fn regressions_found_by_the_generators() {
             "{shown}"
         );
     }
-    let error = Config::parse_bytes(b"[warmup]\npaths = [\"/\xff\"]\n", Path::new("preheat.toml"))
-        .expect_err("not UTF-8");
+    let error = Config::parse_bytes(
+        b"[warmup]\npaths = [\"/\xff\"]\n",
+        Path::new("preheat.toml"),
+    )
+    .expect_err("not UTF-8");
     assert!(
         error
             .to_string()

@@ -3,9 +3,9 @@
 
 mod confirm;
 mod diagnostic;
+pub(crate) mod duration;
 #[cfg(test)]
 mod fuzz_tests;
-pub(crate) mod duration;
 pub(crate) mod plan;
 pub(crate) mod procfile;
 mod raw;

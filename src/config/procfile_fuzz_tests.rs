@@ -36,25 +36,31 @@ fn check(text: String, tally: &Tally) -> Result<(), TestCaseError> {
 
 fn line() -> impl Strategy<Value = String> {
     let name = prop_oneof![
-        select(&["web", "release", "worker", "", "web web", "wéb", "-", "_x", "WEB"][..])
-            .prop_map(str::to_string),
+        select(
+            &[
+                "web", "release", "worker", "", "web web", "wéb", "-", "_x", "WEB"
+            ][..]
+        )
+        .prop_map(str::to_string),
         "[a-zA-Z0-9_ :#-]{0,12}",
     ];
     let command = prop_oneof![
-        select(&[
-            "preheat release",
-            "preheat gate -- gunicorn app:app",
-            "exec /app/bin/preheat gate --x -- bundle exec puma",
-            "preheat gate --",
-            "preheat gate -- ",
-            "preheat gateway -- x",
-            "./bin/x && /layers/p/bin/preheat release",
-            "preheat",
-            "exec ",
-            "",
-            " -- ",
-            "/preheat gate\t-- x",
-        ][..])
+        select(
+            &[
+                "preheat release",
+                "preheat gate -- gunicorn app:app",
+                "exec /app/bin/preheat gate --x -- bundle exec puma",
+                "preheat gate --",
+                "preheat gate -- ",
+                "preheat gateway -- x",
+                "./bin/x && /layers/p/bin/preheat release",
+                "preheat",
+                "exec ",
+                "",
+                " -- ",
+                "/preheat gate\t-- x",
+            ][..]
+        )
         .prop_map(str::to_string),
         any::<String>(),
     ];
@@ -91,7 +97,10 @@ fn one_megabyte_lines_are_cut_in_the_error() {
     );
     let result = heavy_runner(8).run(&strategy, |(prefix, filler)| {
         check(
-            format!("{prefix}{}\nworker: x\n", filler.repeat((1 << 20) / filler.len())),
+            format!(
+                "{prefix}{}\nworker: x\n",
+                filler.repeat((1 << 20) / filler.len())
+            ),
             &BIG,
         )
     });

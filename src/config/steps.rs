@@ -95,7 +95,10 @@ pub(super) fn convert_step(
                     Some(r) => {
                         return Err(Located::new(
                             r.span(),
-                            format!("`retries` must be at most {MAX_RETRIES}, not {}", r.get_ref()),
+                            format!(
+                                "`retries` must be at most {MAX_RETRIES}, not {}",
+                                r.get_ref()
+                            ),
                             "Each retry waits longer (up to 30s), and the release deadline bounds them all; a few retries are enough.",
                         ));
                     }

@@ -471,7 +471,7 @@ impl Watch<'_> {
 
 /// The commit: `SOURCE_VERSION`, `HEROKU_BUILD_COMMIT` or `HEROKU_SLUG_COMMIT`,
 /// else the release's description (`Deploy 3f2e1a9b` gives `3f2e1a9b`).
-fn commit(description: Option<&str>) -> Option<String> {
+pub(super) fn commit(description: Option<&str>) -> Option<String> {
     [
         "SOURCE_VERSION",
         "HEROKU_BUILD_COMMIT",

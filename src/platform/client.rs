@@ -646,9 +646,13 @@ fn error_body(response: Response) -> ErrorBody {
 /// The `id` and `message` of an error answer, or its start as the message.
 pub(crate) fn error_from_text(text: &str) -> ErrorBody {
     let mut body: ErrorBody = serde_json::from_str(text).unwrap_or_default();
-    if body.message.is_empty() {
-        body.message = crate::config::plan::shorten(text, 200);
-    }
+    let message = if body.message.is_empty() {
+        text
+    } else {
+        &body.message
+    };
+    body.message = crate::config::plan::shorten(message, 200);
+    body.id = crate::config::plan::shorten(&body.id, 100);
     // The message is the server's text: it must not smuggle a secret into the output.
     body.message = redact::scrub(body.message.trim().trim_end_matches('.'));
     body.id = redact::scrub(&body.id);

@@ -6,6 +6,8 @@ pub(crate) mod notify;
 
 pub(crate) mod await_live;
 pub(crate) mod client;
+#[cfg(test)]
+mod fuzz_tests;
 pub(crate) mod restart;
 mod warm_url;
 

@@ -49,9 +49,7 @@ pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, Str
                         "{place}: the line for `{}` is not `NAME=value`\n\n{help}",
                         plan::shorten(name, 60)
                     ),
-                    None => format!(
-                        "{place}: a line is not `NAME=value`\n\n{help}"
-                    ),
+                    None => format!("{place}: a line is not `NAME=value`\n\n{help}"),
                 }
             }
             other => format!(

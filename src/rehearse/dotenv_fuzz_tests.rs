@@ -28,7 +28,10 @@ fn check(bytes: Vec<u8>, tally: &Tally) -> Result<(), TestCaseError> {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(0);
-                prop_assert!((1..=lines).contains(&line), "line {line} of {lines}: {message}");
+                prop_assert!(
+                    (1..=lines).contains(&line),
+                    "line {line} of {lines}: {message}"
+                );
             } else {
                 prop_assert!(
                     message.starts_with(".env is not") || message.starts_with(".env: a line"),
@@ -42,15 +45,42 @@ fn check(bytes: Vec<u8>, tally: &Tally) -> Result<(), TestCaseError> {
 
 fn line() -> impl Strategy<Value = String> {
     let name = prop_oneof![
-        select(&["A", "DATABASE_URL", "export A", "1A", "", "A B", "a.b", "é", "A-B"][..])
-            .prop_map(str::to_string),
+        select(
+            &[
+                "A",
+                "DATABASE_URL",
+                "export A",
+                "1A",
+                "",
+                "A B",
+                "a.b",
+                "é",
+                "A-B"
+            ][..]
+        )
+        .prop_map(str::to_string),
         "[A-Za-z0-9_ .-]{0,10}",
     ];
     let value = prop_oneof![
-        select(&[
-            "", "x", "\"x\"", "'x'", "\"unterminated", "'unterminated", "\"a\\\"b\"", "${A}",
-            "${", "$A", "\\", "\"multi\nline\"", "x # comment", "\"\\u{0}\"", "a=b=c",
-        ][..])
+        select(
+            &[
+                "",
+                "x",
+                "\"x\"",
+                "'x'",
+                "\"unterminated",
+                "'unterminated",
+                "\"a\\\"b\"",
+                "${A}",
+                "${",
+                "$A",
+                "\\",
+                "\"multi\nline\"",
+                "x # comment",
+                "\"\\u{0}\"",
+                "a=b=c",
+            ][..]
+        )
         .prop_map(str::to_string),
         Just(SECRET.to_string()),
         Just(format!("\"{SECRET}")),
@@ -105,5 +135,8 @@ fn a_bad_line_is_named_without_its_value() {
     assert!(error.starts_with(".env:2: the line for `TOKEN`"), "{error}");
     assert!(!error.contains(SECRET), "{error}");
     let error = parse_dotenv(b"A=1\nB=\xff\n", Path::new(".env")).expect_err("not UTF-8");
-    assert!(error.starts_with(".env:2: the file is not UTF-8"), "{error}");
+    assert!(
+        error.starts_with(".env:2: the file is not UTF-8"),
+        "{error}"
+    );
 }

@@ -492,7 +492,10 @@ fn time_get(
     })?;
     // Time to the last byte, read through a small buffer: an endless body
     // costs time (the client's timeout ends it), never memory.
-    let _ = std::io::copy(&mut std::io::Read::take(response, BODY_CAP), &mut std::io::sink());
+    let _ = std::io::copy(
+        &mut std::io::Read::take(response, BODY_CAP),
+        &mut std::io::sink(),
+    );
     Ok(started.elapsed())
 }
 
