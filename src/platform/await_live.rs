@@ -239,11 +239,13 @@ fn notify(
     output::bullet("Notify");
     let backoff =
         (session.confirm.poll / 5).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    // 15s an attempt at the 5s poll; scaled down, like the backoff, under the test knob.
+    let attempt = (session.confirm.poll * 3).clamp(Duration::from_secs(2), Duration::from_secs(15));
     // Its own budget: a timed-out wait still gets its notification out.
     match notify::send(
         notify,
         &notice,
-        backoff,
+        (backoff, attempt),
         Instant::now() + Duration::from_mins(1),
     ) {
         Ok(line) => {
