@@ -116,7 +116,7 @@ fn http_prime_steps_end_on_time_in_bounded_memory() {
         let expected = match scenario {
             Hostile::Silent | Hostile::OneByteASecond => "timed out",
             Hostile::RedirectLoop => "redirect",
-            Hostile::PlainHttpOnTls => "received corrupt message",
+            Hostile::PlainHttpOnTls => "the server speaks plain HTTP; use an http:// URL",
             Hostile::GarbageStatus | Hostile::MegabyteOfHeaders => "failed",
             Hostile::EndlessBody | Hostile::HundredMegabytes | Hostile::ResetMidBody => "→ 503",
         };

@@ -314,7 +314,11 @@ pub(crate) fn describe_error(error: &reqwest::Error) -> String {
         detail.push(cause.to_string());
         source = cause.source();
     }
-    let detail = detail.last().cloned().unwrap_or_default();
+    let mut detail = detail.last().cloned().unwrap_or_default();
+    // What rustls says when an https:// URL reaches a plain HTTP server.
+    if detail.contains("InvalidContentType") {
+        detail.push_str(" (the server speaks plain HTTP; use an http:// URL)");
+    }
     redact::scrub(&if detail.is_empty() {
         kind.to_string()
     } else {
