@@ -70,6 +70,7 @@ fn run_exec_d(program: &Path, app_dir: &Path, env: &[(&str, &str)], log: &Path) 
         .env_remove("PREHEAT_SKIP")
         .env_remove("HEROKU_APP_DEFAULT_DOMAIN_NAME")
         .env_remove("PORT")
+        .env_remove("WEB_CONCURRENCY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -101,6 +102,38 @@ fn read(log: &Path) -> String {
 fn wait_for_log(log: &Path, needle: &str, limit: Duration) -> String {
     eventually(limit, || read(log).contains(needle));
     read(log)
+}
+
+/// From a verdict like `warm in 1.2s (3 rounds, converged; 36/36 ok, …)`:
+/// the rounds, the ok count and the request count.
+fn verdict_counts(out: &str) -> (usize, usize, usize) {
+    let line = out
+        .lines()
+        .find(|l| l.contains("warm in "))
+        .unwrap_or_else(|| panic!("no verdict in {out}"));
+    let inside = line.split_once(" (").map_or("", |(_, rest)| rest);
+    let rounds = inside
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rounds in {line}"));
+    let counts = inside
+        .split("; ")
+        .nth(1)
+        .and_then(|c| c.split(' ').next())
+        .and_then(|c| c.split_once('/'))
+        .and_then(|(ok, all)| Some((ok.parse().ok()?, all.parse().ok()?)))
+        .unwrap_or_else(|| panic!("no counts in {line}"));
+    (rounds, counts.0, counts.1)
+}
+
+/// Converged, everything ok: `paths` paths, 4 at once (no WEB_CONCURRENCY).
+fn assert_converged(out: &str, paths: usize) -> usize {
+    assert!(out.contains("rounds, converged; "), "{out}");
+    let (rounds, ok, all) = verdict_counts(out);
+    assert!((2..=5).contains(&rounds), "{out}");
+    assert_eq!((ok, all), (paths * 4 * rounds, paths * 4 * rounds), "{out}");
+    rounds
 }
 
 #[test]
@@ -145,8 +178,9 @@ body = "{}"
     let out = wait_for_log(&log, "warm in", Duration::from_secs(20));
     assert!(out.contains("preheat: web.1 warm in"), "{out}");
     assert!(out.contains("preheat: web.1 port "), "{out}");
-    assert!(out.contains("(3/3 requests ok"), "{out}");
-    assert!(out.contains("preheat: web.1 /dashboard 200"), "{out}");
+    let rounds = assert_converged(&out, 3);
+    assert!(out.contains("preheat: web.1 /dashboard 200 ×4 "), "{out}");
+    assert!(out.contains("preheat: web.1 POST /api/ping 200 ×4 "), "{out}");
 
     let seen = server.requests();
     let mut paths: Vec<(String, String)> = seen
@@ -154,6 +188,11 @@ body = "{}"
         .map(|r| (r.method.clone(), r.path.clone()))
         .collect();
     paths.sort();
+    for path in ["/", "/dashboard", "/api/ping"] {
+        let count = paths.iter().filter(|(_, p)| p == path).count();
+        assert_eq!(count, 4 * rounds, "{path}: {paths:?}");
+    }
+    paths.dedup();
     assert_eq!(
         paths,
         vec![
@@ -225,8 +264,11 @@ fn three_dynos_each_warm_themselves() {
             out.contains(&format!("preheat: web.{} warm in", i + 1)),
             "{out}"
         );
+        let rounds = assert_converged(&out, 2);
         let mut paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+        assert_eq!(paths.len(), 2 * 4 * rounds);
         paths.sort();
+        paths.dedup();
         assert_eq!(paths, vec!["/", "/dashboard"]);
         let (_, took) = user_request(server.port, "/");
         assert!(
@@ -286,6 +328,12 @@ fn an_app_that_answers_500_is_logged_without_a_crash() {
     assert!(out.contains("preheat: web.2 / 500"), "{out}");
     assert!(out.contains("(expected 2xx/3xx)"), "{out}");
     assert!(out.contains("preheat: web.2 NOT warm in"), "{out}");
+    // Failures never converge, so it stops at max_rounds (5), 4 at once each.
+    assert!(
+        out.contains("(5 rounds, not converged: / failed; 0/20 ok, slowest / "),
+        "{out}"
+    );
+    assert_eq!(out.matches("preheat: web.2 / 500 ×4 ").count(), 5, "{out}");
     assert!(!out.contains("panicked"), "{out}");
 }
 
@@ -380,9 +428,10 @@ fn no_preheat_toml_warms_the_root_path() {
         &[("PORT", port.as_str())],
         &log,
     );
-    wait_for_log(&log, "warm in", Duration::from_secs(10));
-    assert_eq!(server.requests().len(), 1);
-    assert_eq!(server.requests()[0].path, "/");
+    let out = wait_for_log(&log, "warm in", Duration::from_secs(10));
+    let rounds = assert_converged(&out, 1);
+    assert_eq!(server.requests().len(), 4 * rounds);
+    assert!(server.requests().iter().all(|r| r.path == "/"));
 }
 
 #[test]
@@ -393,12 +442,18 @@ fn warm_now_is_a_smoke_test() {
     let out = preheat()
         .args(["warm", "--port", &ok.port.to_string(), "--dir"])
         .arg(app.path())
+        .env("WEB_CONCURRENCY", "3")
         .output()
         .expect("run");
     let text = strip_ansi(&String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("warm in"), "{text}");
-    assert_eq!(ok.requests().len(), 2);
+    // 2 × WEB_CONCURRENCY = 6 at once per path.
+    assert!(text.contains("rounds, converged; "), "{text}");
+    let (rounds, ok_count, all) = verdict_counts(&text);
+    assert!((2..=5).contains(&rounds), "{text}");
+    assert_eq!((ok_count, all), (2 * 6 * rounds, 2 * 6 * rounds), "{text}");
+    assert_eq!(ok.requests().len(), 2 * 6 * rounds);
+    assert!(text.contains("/health 200 ×6 "), "{text}");
 
     let bad = SlowServer::start(Duration::ZERO, Duration::ZERO, 503);
     std::thread::sleep(Duration::from_millis(100));
