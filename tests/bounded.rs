@@ -4,7 +4,7 @@
 //!
 //! Memory is the child's anonymous RSS (heap, stacks, buffers: what grows
 //! with what the app sends), sampled from /proc every millisecond while it
-//! runs. Its total VmHWM is printed too, but the debug test binary alone maps
+//! runs. Its total `VmHWM` is printed too, but the debug test binary alone maps
 //! about 12 MB of its own code; `scripts/bench` measures the release
 //! binary's total peak.
 

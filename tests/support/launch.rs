@@ -125,7 +125,7 @@ pub(crate) fn verdict_counts(out: &str) -> (usize, usize, usize) {
     (rounds, counts.0, counts.1)
 }
 
-/// Converged, everything ok: `paths` paths, 4 at once (no WEB_CONCURRENCY).
+/// Converged, everything ok: `paths` paths, 4 at once (no `WEB_CONCURRENCY`).
 pub(crate) fn assert_converged(out: &str, paths: usize) -> usize {
     assert!(out.contains("rounds, converged; "), "{out}");
     let (rounds, ok, all) = verdict_counts(out);
