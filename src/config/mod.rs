@@ -248,7 +248,10 @@ impl<'de> Deserialize<'de> for Method {
 pub(crate) struct Warmup {
     pub(crate) enabled: bool,
     pub(crate) requests: Vec<WarmRequest>,
+    /// The fewest rounds; the warm-up goes on until it converges.
     pub(crate) rounds: u32,
+    /// The most rounds, converged or not.
+    pub(crate) max_rounds: u32,
     pub(crate) concurrency: u32,
     pub(crate) deadline: Duration,
     pub(crate) host: Option<String>,
@@ -261,6 +264,7 @@ impl Default for Warmup {
             enabled: true,
             requests: vec![WarmRequest::get("/")],
             rounds: 1,
+            max_rounds: DEFAULT_MAX_ROUNDS,
             concurrency: 4,
             deadline: Duration::from_secs(90),
             host: None,
@@ -309,6 +313,9 @@ pub(crate) struct Confirm {
     /// The detached dyno's `time_to_live`.
     pub(crate) time_to_live: Duration,
 }
+
+/// `[warmup] max_rounds` unless set (or `rounds`, when that is higher).
+pub(crate) const DEFAULT_MAX_ROUNDS: u32 = 5;
 
 pub(crate) const DEFAULT_CONFIRM_DEADLINE: Duration = Duration::from_mins(30);
 pub(crate) const DEFAULT_CONFIRM_POLL: Duration = Duration::from_secs(5);

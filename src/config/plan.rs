@@ -73,11 +73,22 @@ pub(crate) fn describe_warmup(config: &Config) -> String {
             }
         })
         .collect();
+    let rounds = if warmup.rounds == warmup.max_rounds {
+        format!(
+            "{} round{}",
+            warmup.rounds,
+            if warmup.rounds == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "rounds until every worker answers warm ({} to {})",
+            warmup.rounds.max(2).min(warmup.max_rounds),
+            warmup.max_rounds
+        )
+    };
     format!(
-        "{} on every web process at boot; {} round{}, {} at once, gives up after {}",
+        "{} on every web process at boot; {rounds}, each path max({}, 2 × WEB_CONCURRENCY) at once, gives up after {}",
         requests.join(", "),
-        warmup.rounds,
-        if warmup.rounds == 1 { "" } else { "s" },
         warmup.concurrency,
         Span(warmup.deadline)
     )

@@ -365,3 +365,31 @@ fn syntax_error_has_a_location() {
     let (line, _, _) = error("[release\n");
     assert_eq!(line, 1);
 }
+
+#[test]
+fn max_rounds_defaults_to_five_and_never_below_rounds() {
+    let config = parse("[warmup]\npaths = [\"/\"]\n").expect("valid");
+    assert_eq!((config.warmup.rounds, config.warmup.max_rounds), (1, 5));
+    let config = parse("[warmup]\nrounds = 8\n").expect("valid");
+    assert_eq!((config.warmup.rounds, config.warmup.max_rounds), (8, 8));
+    let config = parse("[warmup]\nrounds = 2\nmax_rounds = 2\n").expect("valid");
+    assert_eq!((config.warmup.rounds, config.warmup.max_rounds), (2, 2));
+}
+
+#[test]
+fn max_rounds_below_rounds_or_out_of_range_is_located() {
+    let (line, column, text) = error("[warmup]\nrounds = 3\nmax_rounds = 2\n");
+    assert_eq!((line, column), (3, 14));
+    assert!(
+        text.contains("`max_rounds` (2) is lower than `rounds` (3)"),
+        "{text}"
+    );
+    let (line, _, text) = error("[warmup]\nmax_rounds = 0\n");
+    assert_eq!(line, 2);
+    assert!(
+        text.contains("`max_rounds` must be between 1 and 100, not 0"),
+        "{text}"
+    );
+    let (_, _, text) = error("[warmup]\nmax_round = 3\n");
+    assert!(text.contains("max_rounds"), "{text}");
+}

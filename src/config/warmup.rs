@@ -4,7 +4,7 @@ use super::diagnostic::Located;
 use super::duration::Span;
 use super::raw::RawWarmup;
 use super::steps::check_url;
-use super::{Expect, WarmRequest, Warmup};
+use super::{DEFAULT_MAX_ROUNDS, Expect, WarmRequest, Warmup};
 use std::time::Duration;
 use toml::Spanned;
 
@@ -50,10 +50,26 @@ pub(super) fn convert_warmup(raw: Spanned<RawWarmup>) -> Result<Warmup, Located>
     if let Some(url) = &raw.url {
         check_url(url)?;
     }
+    let rounds = bounded(raw.rounds, "rounds", 1, 100)?;
+    let max_rounds = match raw.max_rounds {
+        Some(max) if *max.get_ref() < rounds && (1..=100).contains(max.get_ref()) => {
+            return Err(Located::new(
+                max.span(),
+                format!(
+                    "`max_rounds` ({}) is lower than `rounds` ({rounds})",
+                    max.get_ref()
+                ),
+                "`rounds` is the fewest rounds and `max_rounds` the most: raise `max_rounds` or lower `rounds`.",
+            ));
+        }
+        Some(max) => bounded(Some(max), "max_rounds", DEFAULT_MAX_ROUNDS, 100)?,
+        None => DEFAULT_MAX_ROUNDS.max(rounds),
+    };
     Ok(Warmup {
         enabled: raw.enabled,
         requests,
-        rounds: bounded(raw.rounds, "rounds", 1, 100)?,
+        rounds,
+        max_rounds,
         concurrency: bounded(raw.concurrency, "concurrency", 4, 64)?,
         deadline: raw.deadline.map_or(Duration::from_secs(90), Span::get),
         host: raw.host,

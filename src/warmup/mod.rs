@@ -2,11 +2,15 @@
 //!
 //! `execd` is the exec.d program the CNB launcher runs before `web`; it never
 //! blocks and never fails, and leaves the detached `boot` warmer behind.
-//! `boot` is `preheat warm` (on demand, or `--boot`); `requests` waits for the
-//! port and replays the `[warmup]` requests. Uses `config` and `release`'s
+//! `boot` is `preheat warm` (on demand, or `--boot`); `portwatch` sees the
+//! bind; `requests` replays the `[warmup]` requests in rounds until
+//! `converge` says every worker answers warm, each one sent by `oneshot` on a
+//! fresh connection with bounded reads. Uses `config` and `release`'s
 //! signal handling only; nothing here can fail a release or a launch.
 
 pub(crate) mod boot;
+pub(crate) mod converge;
 pub mod execd;
+pub(crate) mod oneshot;
 pub(crate) mod portwatch;
 pub(crate) mod requests;

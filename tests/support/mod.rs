@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod hostile;
+pub(crate) mod launch;
 pub(crate) mod platform_api;
 
 use std::io::Read;
