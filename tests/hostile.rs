@@ -121,7 +121,10 @@ fn http_prime_steps_end_on_time_in_bounded_memory() {
             Hostile::EndlessBody | Hostile::HundredMegabytes | Hostile::ResetMidBody => "→ 503",
         };
         assert!(line.contains(expected), "{name} ({status}): {line}\n{out}");
-        println!("hostile: release line for {name} ({status}): {}", line.trim());
+        println!(
+            "hostile: release line for {name} ({status}): {}",
+            line.trim()
+        );
     }
 }
 

@@ -310,7 +310,11 @@ pub(crate) struct Measured {
     pub(crate) code: Option<i32>,
     pub(crate) output: String,
     pub(crate) elapsed: Duration,
+    /// The whole peak (`ru_maxrss`): the debug binary's own code is ~12 MB of it.
     pub(crate) peak_rss_kb: u64,
+    /// Peak `RssAnon` (heap, stacks, buffers: what grows with what a server
+    /// sends), sampled every 2 ms; 0 when the child ended before a sample.
+    pub(crate) peak_anon_kb: u64,
 }
 
 impl Measured {
@@ -361,7 +365,20 @@ pub(crate) fn measure(command: &Command, limit: Duration) -> Measured {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let Ok(output) = rx.recv_timeout(limit) else {
+    let mut peak_anon_kb = 0;
+    let received = loop {
+        match rx.recv_timeout(Duration::from_millis(2)) {
+            Ok(output) => break Some(output),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if started.elapsed() < limit => {
+                // GNU time's one child is the measured command.
+                for pid in children(group) {
+                    peak_anon_kb = peak_anon_kb.max(status_kb(pid, "RssAnon:").unwrap_or(0));
+                }
+            }
+            Err(_) => break None,
+        }
+    };
+    let Some(output) = received else {
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{group}")])
             .status();
@@ -384,7 +401,28 @@ pub(crate) fn measure(command: &Command, limit: Duration) -> Measured {
         )),
         elapsed,
         peak_rss_kb,
+        peak_anon_kb,
     }
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// A `kB` field of `/proc/<pid>/status`.
+pub(crate) fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Runs one measured child per scenario at once, each against its own
@@ -417,11 +455,16 @@ pub(crate) fn each_scenario(
 pub(crate) fn report(target: &str, results: &[(Hostile, u16, Measured, u64)]) {
     for (scenario, status, measured, sent) in results {
         println!(
-            "hostile: {target} | {} ({status}) | exit {:?} | {:.1}s | peak RSS {:.1} MB | server wrote {:.1} MB",
+            "hostile: {target} | {} ({status}) | exit {:?} | {:.1}s | peak RSS {:.1} MB (anon {:.1} MB) | server wrote {:.1} MB",
             scenario.name(),
             measured.code,
             measured.elapsed.as_secs_f64(),
             measured.peak_rss_mb(),
+            {
+                #[allow(clippy::cast_precision_loss)]
+                let mb = measured.peak_anon_kb as f64 / 1024.0;
+                mb
+            },
             {
                 #[allow(clippy::cast_precision_loss)]
                 let mb = *sent as f64 / 1_048_576.0;
