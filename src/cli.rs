@@ -50,6 +50,18 @@ enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Run the web command on a private port and open $PORT only once it is warm (Procfile: `web: preheat gate -- CMD`)
+    #[command(arg_required_else_help = true)]
+    Gate {
+        /// The web command; it gets a private PORT, and runs with `bash -c` as the Procfile wrote it
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<String>,
+    },
     /// Wait through the Platform API until VERSION is live on all web dynos, warm it, and notify
     AwaitLive {
         /// Release version, like 42 or v42 (default: `HEROKU_RELEASE_VERSION`)
@@ -122,6 +134,7 @@ pub fn main() -> ExitCode {
                 crate::warmup::boot::now(&dir, port, url.as_deref())
             }
         }
+        Command::Gate { command } => crate::warmup::gate::run(&command),
         Command::AwaitLive { version, app } => {
             crate::platform::await_live::run(version.as_deref(), app.as_deref())
         }
