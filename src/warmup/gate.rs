@@ -144,7 +144,7 @@ fn open_and_forward(
             State::Stopping => {
                 if app.newly_stopping() {
                     log.say(&format!(
-                        "port {public} closed to new connections; {open} open ones keep flowing until the app exits"
+                        "port {public} closed to new connections; the {open} open ones keep flowing until the app exits"
                     ));
                 }
                 Tick::StopAccepting
@@ -259,6 +259,10 @@ fn warm(
     };
     let warmup = config.warmup.clone();
     let deadline = opens_by.min(started + warmup.deadline);
+    let timed_out = format!(
+        "gate_timeout ({}) reached while warming; opening anyway",
+        Span(config.warmup.gate_timeout)
+    );
     let (done, report) = mpsc::channel();
     let thread_log = log.clone();
     // A thread, so the app's exit or a signal is seen while it warms.
@@ -269,7 +273,7 @@ fn warm(
                 boot_log(&thread_log.0, line);
             });
             let expected = warmup.requests.len() * warmup.rounds as usize;
-            let _ = done.send(report.verdict(expected));
+            let _ = done.send((report.verdict(expected), report.deadline_hit));
         });
     if let Err(error) = spawned {
         log.say(&format!(
@@ -279,8 +283,11 @@ fn warm(
     }
     loop {
         match report.recv_timeout(TICK) {
-            Ok(verdict) => {
+            Ok((verdict, deadline_hit)) => {
                 log.say(&verdict);
+                if deadline_hit && deadline == opens_by {
+                    log.say(&timed_out);
+                }
                 return Ok(());
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -295,10 +302,7 @@ fn warm(
             State::Running => {}
         }
         if Instant::now() >= opens_by {
-            log.say(&format!(
-                "gate_timeout ({}) reached while warming; opening anyway",
-                Span(config.warmup.gate_timeout)
-            ));
+            log.say(&timed_out);
             return Ok(());
         }
     }
