@@ -171,12 +171,21 @@ fn check(dir: &std::path::Path) -> u8 {
     };
     plan::print(&config);
     match Procfile::read(dir) {
-        Ok(Some(procfile)) if procfile.release_runs_preheat() => {
-            output::bullet("Procfile runs `preheat release` in release phase");
+        Ok(procfile) => {
+            if procfile
+                .as_ref()
+                .is_some_and(Procfile::release_runs_preheat)
+            {
+                output::bullet("Procfile runs `preheat release` in release phase");
+            } else {
+                output::warning(&format!(
+                    "The Procfile has no `release:` entry that runs preheat. Add:\n\n    {RELEASE_LINE}\n"
+                ));
+            }
+            if let Some(procfile) = &procfile {
+                plan::print_gate(&config, procfile);
+            }
         }
-        Ok(_) => output::warning(&format!(
-            "The Procfile has no `release:` entry that runs preheat. Add:\n\n    {RELEASE_LINE}\n"
-        )),
         Err(error) => {
             output::error(&error.to_string());
             return exit::USAGE;
