@@ -1,13 +1,15 @@
 //! The public side of the gate: a dual-stack listener on `$PORT`, and each
 //! connection passed to the app byte for byte. Bytes move socket → pipe →
-//! socket with `splice`, so they never enter this process and an idle
-//! connection costs two sockets and a little bookkeeping. One thread, one
+//! socket with `splice`, so they never enter this process; pipes are shared
+//! between bursts, so an idle connection costs two sockets and a little
+//! bookkeeping. One thread, one
 //! event loop (tokio's current-thread runtime); a connection that breaks is
 //! reset on both sides and touches no other.
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
 use socket2::{Domain, SockRef, Socket, Type};
+use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
@@ -171,16 +173,18 @@ async fn both(
 /// One direction: everything `from` sends goes to `to`; at its end of stream,
 /// `to` is shut down for writing while the other direction keeps flowing.
 async fn pump(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
-    // The pipe is made when the first bytes come, so idle connections hold none.
-    from.readable().await?;
-    let mut way = match nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC) {
-        Ok((read, write)) => Way::Splice { read, write },
-        Err(_) => Way::copy(),
-    };
+    let mut way = Way::Splice(None);
     loop {
         let moved = match way.fill(from).await {
-            // No splice between these two (a sandboxed kernel): copy instead.
-            Err(error) if way.is_splice() && error.raw_os_error() == Some(Errno::EINVAL as i32) => {
+            // No splice between these two (a sandboxed kernel), or no pipe to be
+            // had (out of file descriptors): copy instead.
+            Err(error)
+                if way.is_splice()
+                    && matches!(
+                        error.raw_os_error().map(Errno::from_raw),
+                        Some(Errno::EINVAL | Errno::EMFILE | Errno::ENFILE)
+                    ) =>
+            {
                 way = Way::copy();
                 continue;
             }
@@ -190,16 +194,42 @@ async fn pump(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
             break;
         }
         way.drain(to, moved).await?;
+        way.release();
     }
+    way.release();
     match SockRef::from(to).shutdown(Shutdown::Write) {
         Err(error) if error.kind() != io::ErrorKind::NotConnected => Err(error),
         _ => Ok(()),
     }
 }
 
+/// A pipe for `splice`, empty whenever it is not in a connection's hands.
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+/// Most spare pipes kept for the next burst of bytes.
+const SPARE_PIPES: usize = 64;
+
+thread_local! {
+    /// Empty pipes. A direction takes one when bytes arrive and gives it back
+    /// once they are all passed on, so an idle keep-alive connection holds no
+    /// pipe, and the kernel's per-user pipe budget goes to bytes in flight.
+    static SPARE: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_pipe() -> io::Result<Pipe> {
+    if let Some(pipe) = SPARE.with_borrow_mut(Vec::pop) {
+        return Ok(pipe);
+    }
+    let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+    Ok(Pipe { read, write })
+}
+
 /// How bytes cross: through a pipe in the kernel, or a buffer here.
 enum Way {
-    Splice { read: OwnedFd, write: OwnedFd },
+    Splice(Option<Pipe>),
     Copy { buffer: Vec<u8> },
 }
 
@@ -211,7 +241,20 @@ impl Way {
     }
 
     fn is_splice(&self) -> bool {
-        matches!(self, Self::Splice { .. })
+        matches!(self, Self::Splice(_))
+    }
+
+    /// Gives an emptied pipe back for the next connection that has bytes.
+    fn release(&mut self) {
+        if let Self::Splice(slot) = self
+            && let Some(pipe) = slot.take()
+        {
+            SPARE.with_borrow_mut(|spare| {
+                if spare.len() < SPARE_PIPES {
+                    spare.push(pipe);
+                }
+            });
+        }
     }
 
     /// Takes what `from` has (the pipe or buffer is empty); 0 at end of stream.
@@ -219,9 +262,15 @@ impl Way {
         loop {
             from.readable().await?;
             let result = match self {
-                Self::Splice { write, .. } => from.try_io(Interest::READABLE, || {
-                    Ok(splice(from, None, &*write, None, CHUNK, flags())?)
-                }),
+                Self::Splice(slot) => {
+                    let pipe = match slot {
+                        Some(pipe) => pipe,
+                        None => slot.insert(take_pipe()?),
+                    };
+                    from.try_io(Interest::READABLE, || {
+                        Ok(splice(from, None, &pipe.write, None, CHUNK, flags())?)
+                    })
+                }
                 Self::Copy { buffer } => from.try_read(buffer),
             };
             match result {
@@ -237,9 +286,10 @@ impl Way {
         while sent < len {
             to.writable().await?;
             let result = match self {
-                Self::Splice { read, .. } => to.try_io(Interest::WRITABLE, || {
-                    Ok(splice(&*read, None, to, None, len - sent, flags())?)
+                Self::Splice(Some(pipe)) => to.try_io(Interest::WRITABLE, || {
+                    Ok(splice(&pipe.read, None, to, None, len - sent, flags())?)
                 }),
+                Self::Splice(None) => return Err(io::ErrorKind::BrokenPipe.into()),
                 Self::Copy { buffer } => to.try_write(&buffer[sent..len]),
             };
             match result {
