@@ -91,3 +91,163 @@ fn the_warmer_ends_on_time_in_8_mb_whatever_the_app_sends() {
         );
     }
 }
+
+/// The hostile app's paths (tests/python/hostile_app.py), one per scenario
+/// that reaches an app through the gate; TLS never does (the gate forwards TCP).
+const HOSTILE_PATHS: [&str; 8] = [
+    "/endless",
+    "/100mb",
+    "/headers",
+    "/garbage",
+    "/silent",
+    "/trickle",
+    "/reset",
+    "/redirect",
+];
+
+/// `python3 hostile_app.py` behind `preheat gate`, its warm-up aimed at every
+/// hostile path: the gate opens, keeps serving `/` to other clients while
+/// hostile answers flow to clients that read slowly or not at all, and its
+/// own memory stays small.
+#[test]
+fn the_gate_survives_a_hostile_app_and_keeps_serving() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/hostile_app.py");
+    let paths: Vec<String> = std::iter::once("/".to_string())
+        .chain(HOSTILE_PATHS.iter().map(|p| format!("{p}")))
+        .map(|p| format!("\"{p}\""))
+        .collect();
+    let toml = format!(
+        "[warmup]\npaths = [{}]\ndeadline = \"4s\"\nmax_rounds = 1\ngate_timeout = \"10s\"\n",
+        paths.join(", ")
+    );
+    let dir = app(&[("preheat.toml", &toml)]);
+    let port = support::free_port();
+    let mut gate = preheat()
+        .args(["gate", "--", "python3"])
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("PORT", port.to_string())
+        .env("DYNO", "web.1")
+        .env_remove("PREHEAT_SKIP")
+        .env_remove("CNB_APP_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start preheat gate");
+    let pid = gate.id();
+    let stderr = gate.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
+        text
+    });
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let opened = Instant::now();
+    assert!(
+        support::eventually(Duration::from_secs(20), || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        }),
+        "the gate never opened"
+    );
+    let opened_after = opened.elapsed();
+
+    // Hostile answers to clients that never read them, or read them slowly.
+    let clients: Vec<_> = HOSTILE_PATHS
+        .iter()
+        .map(|path| {
+            let path = (*path).to_string();
+            std::thread::spawn(move || {
+                let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                else {
+                    return;
+                };
+                let _ = write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                let mut buf = [0u8; 1024];
+                let until = Instant::now() + Duration::from_secs(4);
+                while Instant::now() < until {
+                    // A kilobyte now and then: the app's bytes pile up against the gate.
+                    let _ = stream.read(&mut buf);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        })
+        .collect();
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = std::sync::Arc::clone(&sampling);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while sampling.load(std::sync::atomic::Ordering::SeqCst) {
+                peak = peak.max(support::hostile::status_kb(pid, "RssAnon:").unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let (status, took) = support::user_request(port, "/");
+        assert_eq!(status, 200, "the gate stopped serving other clients");
+        slowest = slowest.max(took);
+    }
+    for client in clients {
+        let _ = client.join();
+    }
+    sampling.store(false, std::sync::atomic::Ordering::SeqCst);
+    let anon_kb = sampler.join().expect("sampler");
+    let hwm_kb = support::hostile::status_kb(pid, "VmHWM:").unwrap_or(0);
+    assert!(
+        gate.try_wait().expect("poll the gate").is_none(),
+        "the gate died"
+    );
+    let _ = nix_kill(pid);
+    let status = gate.wait().expect("wait for the gate");
+    let log = log.join().expect("log");
+    println!(
+        "hostile: preheat gate | 8 hostile paths | opened after {:.1}s | 20 other requests, slowest {:.0}ms | VmHWM {:.1} MB (peak anon {:.1} MB) | exit {:?}",
+        opened_after.as_secs_f64(),
+        slowest.as_secs_f64() * 1000.0,
+        mb(hwm_kb),
+        mb(anon_kb),
+        status.code()
+    );
+    for line in log.lines().filter(|l| l.contains("gate:")) {
+        println!("hostile: gate line: {}", support::strip_ansi(line).trim());
+    }
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains("NOT warm") || log.contains("partly warm"),
+        "the gate's warm-up verdict:\n{log}"
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "slowest {slowest:?}\n{log}"
+    );
+    assert!(opened_after < Duration::from_secs(15), "{log}");
+    assert!(
+        mb(anon_kb) <= MAX_ANON_MB && mb(hwm_kb) <= MAX_TOTAL_MB,
+        "gate memory: anon {anon_kb} KB, VmHWM {hwm_kb} KB\n{log}"
+    );
+}
+
+fn mb(kb: u64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let kb = kb as f64;
+    kb / 1024.0
+}
+
+/// SIGTERM, as the platform stops a dyno.
+fn nix_kill(pid: u32) -> std::io::Result<std::process::ExitStatus> {
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+}
