@@ -2,7 +2,7 @@
 
 use crate::config::plan;
 use crate::config::procfile::{Procfile, ProcfileError, RELEASE_LINE};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, project_toml};
 use crate::output;
 use libcnb::build::{BuildContext, BuildResult, BuildResultBuilder};
 use libcnb::data::layer_name;
@@ -38,7 +38,8 @@ impl fmt::Display for PreheatBuildpackError {
         match &self.0 {
             BuildError::Config(error) => write!(
                 f,
-                "Invalid preheat.toml\n\n{error}\n\nThe build stops here so that a bad file never reaches release phase. Fix the file and deploy again; `preheat check` shows the same error locally."
+                "{}\n\n{error}\n\nThe build stops here so that a bad file never reaches release phase. Fix the file and deploy again; `preheat check` shows the same error locally.",
+                error.title()
             ),
             BuildError::Procfile(error) => write!(f, "Invalid Procfile\n\n{error}"),
             BuildError::Install(error) => write!(
@@ -71,13 +72,19 @@ impl Buildpack for PreheatBuildpack {
         if context.app_dir.join(crate::config::FILE_NAME).is_file() {
             return DetectResultBuilder::pass().build();
         }
+        // heroku/release-phase's tables: preheat runs those commands, so an app
+        // that moves over needs no preheat.toml; and passing lets the build
+        // report a malformed table, or a Procfile that does not run preheat.
+        if project_toml::declares_release_phase(&context.app_dir) {
+            return DetectResultBuilder::pass().build();
+        }
         match Procfile::read(&context.app_dir).map_err(BuildError::Procfile)? {
             Some(procfile) if procfile.release_runs_preheat() => {
                 DetectResultBuilder::pass().build()
             }
             _ => {
                 println!(
-                    "No preheat.toml, and no `{RELEASE_LINE}` entry in the Procfile: preheat is not used."
+                    "No preheat.toml, no [[com.heroku.phase.release]] in project.toml, and no `{RELEASE_LINE}` entry in the Procfile: preheat is not used."
                 );
                 DetectResultBuilder::fail().build()
             }
@@ -88,6 +95,16 @@ impl Buildpack for PreheatBuildpack {
         let started = bullet_stream::global::print::buildpack("Preheat (release phase)");
         let config = Config::load_dir(&context.app_dir).map_err(BuildError::Config)?;
         match &config.source {
+            _ if config.runs_project_toml() => output::bullet(&format!(
+                "No preheat.toml: validated project.toml; its {} [[com.heroku.phase.release]] command{} run as migrations, in order, without a shell",
+                config.migrate.len(),
+                if config.migrate.len() == 1 { "" } else { "s" }
+            )),
+            Some(_) if config.project.is_some() => {
+                output::bullet(
+                    "Validated preheat.toml (it wins over project.toml's release-phase tables)",
+                );
+            }
             Some(_) => output::bullet("Validated preheat.toml"),
             None => {
                 output::bullet("No preheat.toml: the defaults apply (no migrations, warm `GET /`)");

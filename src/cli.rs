@@ -66,7 +66,7 @@ enum Command {
     AwaitLive {
         /// Release version, like 42 or v42 (default: `HEROKU_RELEASE_VERSION`)
         version: Option<String>,
-        /// Heroku app name (default: `HEROKU_APP_NAME`)
+        /// Heroku app name or id (default: `HEROKU_APP_NAME`, else `HEROKU_APP_ID`)
         #[arg(long)]
         app: Option<String>,
     },
@@ -78,7 +78,7 @@ enum Command {
         /// Process type to restart
         #[arg(long = "type", default_value = "web")]
         process_type: String,
-        /// Heroku app name (default: `HEROKU_APP_NAME`)
+        /// Heroku app name or id (default: `HEROKU_APP_NAME`, else `HEROKU_APP_ID`)
         #[arg(long)]
         app: Option<String>,
     },
@@ -165,7 +165,7 @@ fn check(dir: &std::path::Path) -> u8 {
     let config = match Config::load_dir(dir) {
         Ok(config) => config,
         Err(error) => {
-            output::error(&format!("Invalid preheat.toml\n\n{error}"));
+            output::error(&format!("{}\n\n{error}", error.title()));
             return exit::USAGE;
         }
     };
@@ -191,6 +191,10 @@ fn check(dir: &std::path::Path) -> u8 {
             return exit::USAGE;
         }
     }
-    output::bullet("preheat.toml is valid");
+    if config.runs_project_toml() {
+        output::bullet("project.toml is valid (no preheat.toml)");
+    } else {
+        output::bullet("preheat.toml is valid");
+    }
     exit::OK
 }

@@ -68,6 +68,20 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl ConfigError {
+    /// `Invalid preheat.toml`, or `Invalid project.toml`: the title of the error block.
+    pub(crate) fn title(&self) -> String {
+        let path = match self {
+            ConfigError::Read { path, .. } | ConfigError::Invalid { path, .. } => path,
+        };
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        format!("Invalid {name}")
+    }
+}
+
 impl std::error::Error for ConfigError {}
 
 pub(super) fn from_toml(error: &toml::de::Error) -> Located {

@@ -133,7 +133,7 @@ fn exercise(config: &Config) {
     }
 }
 
-fn run_all<S: Strategy>(
+pub(super) fn run_all<S: Strategy>(
     mut runner: proptest::test_runner::TestRunner,
     strategy: S,
     test: impl Fn(S::Value) -> Result<(), TestCaseError>,
@@ -146,7 +146,7 @@ fn run_all<S: Strategy>(
 }
 
 /// A TOML basic string holding `text`, escaped.
-fn quoted(text: &str) -> String {
+pub(super) fn quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -320,7 +320,7 @@ fn deep_value() -> impl Strategy<Value = String> {
 }
 
 /// A TOML value a user (or a typo) could put after `key =`.
-fn hostile_value() -> impl Strategy<Value = String> {
+pub(super) fn hostile_value() -> impl Strategy<Value = String> {
     let scalar = prop_oneof![
         select(WRONG_TYPES).prop_map(str::to_string),
         select(HUGE_NUMBERS).prop_map(str::to_string),
@@ -431,7 +431,7 @@ const KEYS: &[&str] = &[
     "",
 ];
 
-fn random_tree() -> impl Strategy<Value = toml::Value> {
+pub(super) fn random_tree() -> impl Strategy<Value = toml::Value> {
     let leaf = prop_oneof![
         any::<bool>().prop_map(toml::Value::Boolean),
         any::<i64>().prop_map(toml::Value::Integer),

@@ -8,6 +8,9 @@ pub(crate) mod duration;
 mod fuzz_tests;
 pub(crate) mod plan;
 pub(crate) mod procfile;
+pub(crate) mod project_toml;
+#[cfg(test)]
+mod project_toml_fuzz_tests;
 mod raw;
 pub(crate) mod skip;
 mod steps;
@@ -44,6 +47,9 @@ pub(crate) struct Config {
     pub(crate) notify: Option<Notify>,
     /// `[confirm]`: how `preheat await-live` confirms a release through the Platform API.
     pub(crate) confirm: Option<Confirm>,
+    /// heroku/release-phase's tables in `project.toml`, when it has them. Its
+    /// commands are the `[[migrate]]` steps when there is no preheat.toml.
+    pub(crate) project: Option<project_toml::ReleasePhase>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,7 +140,10 @@ pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(10);
 
 #[derive(Debug, Clone)]
 pub(crate) enum Action {
+    /// `run = "…"`, with `bash -c`.
     Command(String),
+    /// A program and its arguments, without a shell (project.toml's release commands).
+    Exec(Vec<String>),
     Http(HttpStep),
 }
 
@@ -353,17 +362,38 @@ impl Config {
             warmup: Warmup::default(),
             notify: None,
             confirm: None,
+            project: None,
         }
     }
 
-    /// Loads `preheat.toml` from an app directory, or the defaults when it is absent.
+    /// Loads `preheat.toml` from an app directory. Without it, the release
+    /// commands of a heroku/release-phase `project.toml` are the `[[migrate]]`
+    /// steps; without either, the defaults apply. A `project.toml` that is
+    /// malformed where preheat reads it is an error either way.
     pub(crate) fn load_dir(dir: &Path) -> Result<Self, ConfigError> {
+        let project = project_toml::load(dir)?;
         let path = dir.join(FILE_NAME);
-        match std::fs::read(&path) {
-            Ok(bytes) => Self::parse_bytes(&bytes, &path),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::defaults()),
-            Err(source) => Err(ConfigError::Read { path, source }),
-        }
+        let mut config = match std::fs::read(&path) {
+            Ok(bytes) => Self::parse_bytes(&bytes, &path)?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let mut config = Self::defaults();
+                if let Some(project) = project.as_ref().filter(|p| !p.steps.is_empty()) {
+                    config.source = Some(project.path.clone());
+                    config.migrate.clone_from(&project.steps);
+                }
+                config
+            }
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        config.project = project;
+        Ok(config)
+    }
+
+    /// Whether the steps come from project.toml's `[[com.heroku.phase.release]]`.
+    pub(crate) fn runs_project_toml(&self) -> bool {
+        self.project
+            .as_ref()
+            .is_some_and(|p| self.source.as_ref() == Some(&p.path))
     }
 
     /// Parses the file as read: a byte that is not UTF-8 is an error at its line and column.
@@ -426,6 +456,7 @@ impl Config {
             warmup,
             notify: raw.notify,
             confirm,
+            project: None,
         })
     }
 

@@ -18,6 +18,11 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
 pub(crate) fn describe_step(step: &Step) -> String {
     let mut text = match &step.action {
         Action::Command(run) => format!("{}: `{}`", step.name, shorten(run, 60)),
+        Action::Exec(argv) => format!(
+            "{}: `{}` (no shell)",
+            step.name,
+            shorten(&crate::config::project_toml::show_argv(argv), 60)
+        ),
         Action::Http(http) => {
             let mut text = format!(
                 "{}: {} {} (expect {}",
@@ -122,11 +127,36 @@ pub(crate) fn print_gate(config: &Config, procfile: &crate::config::procfile::Pr
     }
 }
 
+/// What project.toml's heroku/release-phase tables mean for this plan, as
+/// warnings: commands that preheat.toml overrides, and `release-build`.
+pub(crate) fn project_warnings(config: &Config) -> Vec<String> {
+    let Some(project) = &config.project else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    let count = project.steps.len();
+    if count > 0 && !config.runs_project_toml() {
+        warnings.push(format!(
+            "{} has {count} [[com.heroku.phase.release]] command{}, but preheat.toml wins: they do not run.\n\nMove them into preheat.toml as [[migrate]] steps (like `run = \"bundle exec rails db:migrate\"`), or delete preheat.toml to run them as they are.",
+            project.path.display(),
+            if count == 1 { "" } else { "s" }
+        ));
+    }
+    warnings.extend(project.release_build_warning());
+    warnings
+}
+
 /// Prints the plan as bullets.
 pub(crate) fn print(config: &Config) {
-    match &config.source {
-        Some(_) => output::bullet("Release plan (preheat.toml)"),
-        None => output::bullet("Release plan (no preheat.toml: the defaults)"),
+    if config.runs_project_toml() {
+        output::bullet(
+            "Release plan (no preheat.toml: project.toml's [[com.heroku.phase.release]] commands are the migrations)",
+        );
+    } else {
+        match &config.source {
+            Some(_) => output::bullet("Release plan (preheat.toml)"),
+            None => output::bullet("Release plan (no preheat.toml: the defaults)"),
+        }
     }
     output::sub_bullet(&format!(
         "Deadline: {} for the whole release phase",
@@ -159,6 +189,9 @@ pub(crate) fn print(config: &Config) {
             "Notify: POST to {} when the release is live and warm",
             notify.webhook.raw()
         ));
+    }
+    for warning in project_warnings(config) {
+        output::warning(&warning);
     }
 }
 

@@ -336,7 +336,7 @@ impl Watch<'_> {
             let mut dynos: Vec<Dyno> = api
                 .dynos(self.deadline)?
                 .into_iter()
-                .filter(|d| d.kind == "web")
+                .filter(|d| d.process_type() == "web")
                 .collect();
             by_name(&mut dynos);
             self.dynos.clone_from(&dynos);
@@ -404,7 +404,7 @@ impl Watch<'_> {
             Ok(Some(url)) => url,
             Ok(None) => {
                 output::warning(
-                    "No public URL to warm through: HEROKU_APP_DEFAULT_DOMAIN_NAME is not set and preheat.toml has no `[warmup] url`.\n\nEach web dyno warmed itself at boot. To warm through the router as well, run `heroku labs:enable runtime-dyno-metadata`, or set `[warmup] url`.",
+                    "No public URL to warm through: HEROKU_APP_DEFAULT_DOMAIN_NAME is not set and preheat.toml has no `[warmup] url`.\n\nEach web dyno warmed itself at boot. To warm through the router as well, set `[warmup] url` (the only way on Fir), or on Cedar run `heroku labs:enable runtime-dyno-metadata`.",
                 );
                 self.warm_note = Some("boot warm-up only".to_string());
                 self.warm_at = self.live_at;

@@ -9,7 +9,7 @@ use crate::release::signals::pause;
 use reqwest::Method;
 use reqwest::blocking::Response;
 use serde::de::DeserializeOwned;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -163,7 +163,7 @@ impl fmt::Display for ApiError {
             }
             ApiError::NotFound { request, message } => write!(
                 f,
-                "The Platform API found nothing at {request} (404: {message}).\n\nCheck the app name (HEROKU_APP_NAME or --app) and the release version."
+                "The Platform API found nothing at {request} (404: {message}).\n\nCheck the app (--app, HEROKU_APP_NAME or HEROKU_APP_ID) and the release version."
             ),
             ApiError::Status {
                 request,
@@ -258,6 +258,8 @@ pub(crate) struct Api {
     remaining: Cell<Option<u32>>,
     /// Whether the "polling more slowly" note was printed.
     slowed: Cell<bool>,
+    /// The app's stack name, asked once (`GET /apps/{app}`; see `one_off`).
+    pub(super) stack: OnceCell<String>,
 }
 
 impl fmt::Debug for Api {
@@ -292,6 +294,7 @@ impl Api {
             backoff,
             remaining: Cell::new(None),
             slowed: Cell::new(false),
+            stack: OnceCell::new(),
         })
     }
 
@@ -313,6 +316,23 @@ impl Api {
             deadline,
         )?;
         Ok(list.into_iter().max_by_key(|r| r.version))
+    }
+
+    /// `GET /apps/{app}/releases/{id}`: a release by its id (a UUID).
+    pub(crate) fn release_by_id(&self, id: &str, deadline: Instant) -> Result<Release, ApiError> {
+        self.get_json(&["apps", &self.app, "releases", id], None, deadline)
+    }
+
+    /// The newest release still in release phase: the first `pending` one of
+    /// the ten newest (`Range: version ..; order=desc, max=10`).
+    pub(crate) fn newest_pending(&self, deadline: Instant) -> Result<Option<Release>, ApiError> {
+        let mut list: Vec<Release> = self.get_json(
+            &["apps", &self.app, "releases"],
+            Some("version ..; order=desc, max=10"),
+            deadline,
+        )?;
+        list.sort_by_key(|r| std::cmp::Reverse(r.version));
+        Ok(list.into_iter().find(|r| r.status == "pending"))
     }
 
     /// `GET /apps/{app}/dynos`, every page (`Range` / `Next-Range`).
@@ -358,32 +378,6 @@ impl Api {
         let feature: Feature =
             self.get_json(&["apps", &self.app, "features", "preboot"], None, deadline)?;
         Ok(feature.enabled)
-    }
-
-    /// `POST /apps/{app}/dynos`: a detached one-off dyno.
-    pub(crate) fn run_detached(
-        &self,
-        command: &str,
-        time_to_live: Duration,
-        env: &serde_json::Map<String, serde_json::Value>,
-        deadline: Instant,
-    ) -> Result<Dyno, ApiError> {
-        let path = ["apps", self.app.as_str(), "dynos"];
-        let body = serde_json::json!({
-            "command": command,
-            "type": "run:detached",
-            "time_to_live": time_to_live.as_secs(),
-            "env": env,
-        });
-        let response = self.send(
-            &Method::POST,
-            &path,
-            None,
-            Some(&body),
-            Scope::Write,
-            deadline,
-        )?;
-        parse(response, &describe(&Method::POST, &path))
     }
 
     /// `DELETE /apps/{app}/dynos`: restart every dyno.
@@ -451,7 +445,7 @@ impl Api {
     }
 
     /// One request, retried on transport errors, 5xx and 429.
-    fn send(
+    pub(super) fn send(
         &self,
         method: &Method,
         path: &[&str],
@@ -459,6 +453,24 @@ impl Api {
         body: Option<&serde_json::Value>,
         scope: Scope,
         deadline: Instant,
+    ) -> Result<Response, ApiError> {
+        self.send_as(method, path, range, body, scope, deadline, ACCEPT)
+    }
+
+    /// [`Api::send`] with another `Accept` variant of version 3.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "send's arguments plus the Accept variant"
+    )]
+    pub(super) fn send_as(
+        &self,
+        method: &Method,
+        path: &[&str],
+        range: Option<&str>,
+        body: Option<&serde_json::Value>,
+        scope: Scope,
+        deadline: Instant,
+        accept: &str,
     ) -> Result<Response, ApiError> {
         let request = describe(method, path);
         let url = self.url(path);
@@ -474,7 +486,7 @@ impl Api {
             let mut builder = self
                 .http
                 .request(method.clone(), url.clone())
-                .header(reqwest::header::ACCEPT, ACCEPT)
+                .header(reqwest::header::ACCEPT, accept)
                 .bearer_auth(self.token.expose())
                 .timeout(left.min(Duration::from_secs(30)));
             if let Some(range) = range {
@@ -600,7 +612,7 @@ impl Api {
 }
 
 /// `GET /apps/myapp/dynos`: what a request is, for messages (never the token).
-fn describe(method: &Method, path: &[&str]) -> String {
+pub(super) fn describe(method: &Method, path: &[&str]) -> String {
     format!("{method} /{}", path.join("/"))
 }
 
@@ -609,7 +621,7 @@ fn describe(method: &Method, path: &[&str]) -> String {
 /// the dyno's memory.
 pub(crate) const MAX_ANSWER: u64 = 4 * 1024 * 1024;
 
-fn parse<T: DeserializeOwned>(response: Response, request: &str) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(response: Response, request: &str) -> Result<T, ApiError> {
     let body = crate::release::httpstep::read_at_most(response, MAX_ANSWER + 1).map_err(|e| {
         ApiError::BadResponse {
             request: request.to_string(),

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::config::duration::{Span, human};
 use crate::config::skip::Skip;
 use crate::output;
-use crate::platform::{self, SetupError, Token};
+use crate::platform::{self, SetupError, Token, release_version};
 use std::time::{Duration, Instant};
 
 /// How long the release waits for the Platform API, retries included.
@@ -36,7 +36,7 @@ pub(crate) fn schedule(config: &Config, skip: Skip) {
     output::sub_bullet(&format!("Fleet confirmation: {line}"));
 }
 
-enum Unscheduled {
+pub(super) enum Unscheduled {
     /// A normal state, said in one line.
     Line(String),
     /// Something is wrong: a warning.
@@ -66,49 +66,42 @@ fn plan(config: &Config, skip: Skip) -> Result<String, Unscheduled> {
             "not scheduled: no Platform API token (PREHEAT_API_TOKEN or HEROKU_API_KEY), so boot warm-up alone applies".to_string(),
         ));
     };
-    let app = match platform::app_name(None) {
-        Ok(app) => app,
+    let (app, app_source) = match platform::app_and_source(None) {
+        Ok(found) => found,
         Err(SetupError::NoApp) => {
             return Err(Unscheduled::Line(
-                "not scheduled: HEROKU_APP_NAME is not set (`heroku labs:enable runtime-dyno-metadata`), so boot warm-up alone applies".to_string(),
+                "not scheduled: no app (neither HEROKU_APP_NAME nor HEROKU_APP_ID is set), so boot warm-up alone applies".to_string(),
             ));
         }
         Err(error) => return Err(Unscheduled::Warning(error.to_string())),
     };
-    let version = std::env::var("HEROKU_RELEASE_VERSION").unwrap_or_default();
-    let version = match platform::parse_version(&version) {
-        Ok(version) => version,
-        Err(_) if version.trim().is_empty() => {
-            return Err(Unscheduled::Line(
-                "not scheduled: HEROKU_RELEASE_VERSION is not set (`heroku labs:enable runtime-dyno-metadata`), so boot warm-up alone applies".to_string(),
-            ));
-        }
-        Err(why) => {
-            return Err(Unscheduled::Warning(format!(
-                "HEROKU_RELEASE_VERSION: {why}"
-            )));
-        }
-    };
+    if app_source != "HEROKU_APP_NAME" {
+        output::sub_bullet(&format!("App: {app} (from {app_source})"));
+    }
     let poll =
         platform::poll_interval(&confirm).map_err(|e| Unscheduled::Warning(e.to_string()))?;
-    let api =
-        platform::connect(token, app, poll).map_err(|e| Unscheduled::Warning(e.to_string()))?;
-    let env: serde_json::Map<String, serde_json::Value> = COMMIT_VARS
+    let api = platform::connect(token, app.clone(), poll)
+        .map_err(|e| Unscheduled::Warning(e.to_string()))?;
+    let deadline = Instant::now() + SCHEDULE_BUDGET;
+    let version = release_version::find(&api, deadline)?;
+    let mut env: serde_json::Map<String, serde_json::Value> = COMMIT_VARS
         .iter()
         .filter_map(|name| {
             let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
             Some(((*name).to_string(), serde_json::Value::String(value)))
         })
         .collect();
-    let command = format!("preheat await-live {version}");
-    let dyno = api
+    // The detached dyno must find the app the way this one did, with or without dyno metadata.
+    env.insert(app_source.to_string(), serde_json::Value::String(app));
+    let detached = api
         .run_detached(
-            &command,
+            &format!("preheat await-live {version}"),
             confirm.time_to_live,
             &env,
-            Instant::now() + SCHEDULE_BUDGET,
+            deadline,
         )
         .map_err(|e| Unscheduled::Warning(e.to_string()))?;
+    let (dyno, command) = (detached.dyno, detached.command);
     Ok(format!(
         "scheduled `{command}` on detached dyno {} (polls every {}, gives up after {}; `heroku logs --dyno {}` shows it)",
         dyno.name,

@@ -8,6 +8,8 @@ pub(crate) mod await_live;
 pub(crate) mod client;
 #[cfg(test)]
 mod fuzz_tests;
+pub(crate) mod one_off;
+mod release_version;
 pub(crate) mod restart;
 mod warm_url;
 
@@ -83,7 +85,8 @@ pub(crate) struct Release {
 pub(crate) struct Dyno {
     pub(crate) id: String,
     pub(crate) name: String,
-    #[serde(rename = "type")]
+    /// The process type; read it through [`Dyno::process_type`].
+    #[serde(rename = "type", default)]
     pub(crate) kind: String,
     pub(crate) state: String,
     #[serde(default)]
@@ -102,6 +105,16 @@ impl Dyno {
         self.release.as_ref().map(|r| r.version)
     }
 
+    /// `type`, or when the API left it out, the type in the name (`web.1`,
+    /// `web-12a34b56d-e78f9`).
+    pub(crate) fn process_type(&self) -> &str {
+        if self.kind.is_empty() {
+            crate::warmup::dyno_name::process_type(&self.name)
+        } else {
+            &self.kind
+        }
+    }
+
     pub(crate) fn is_up(&self) -> bool {
         self.state == "up"
     }
@@ -115,7 +128,7 @@ impl Dyno {
     }
 }
 
-/// Sorts `web.2` before `web.10`.
+/// Sorts `web.2` before `web.10`; Fir names (`web-12a34b56d-e78f9`) by name.
 pub(crate) fn by_name(dynos: &mut [Dyno]) {
     dynos.sort_by_key(|d| name_key(&d.name));
 }
@@ -193,14 +206,13 @@ pub(crate) enum SetupError {
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SetupError::Config(error) => write!(f, "Invalid preheat.toml\n\n{error}"),
             SetupError::NoToken => write!(
                 f,
                 "No Platform API token: neither PREHEAT_API_TOKEN nor HEROKU_API_KEY is set.\n\nCreate a `write`-scoped token for a dedicated account that is a collaborator on this app (`heroku authorizations:create --scope write --description preheat --short`), and store it with `heroku config:set PREHEAT_API_TOKEN=<token>`."
             ),
             SetupError::NoApp => write!(
                 f,
-                "No app name: HEROKU_APP_NAME is not set and no `--app` was given.\n\nPass `--app <name>`, or turn on dyno metadata with `heroku labs:enable runtime-dyno-metadata -a <app>` so every dyno knows its app."
+                "No app: neither HEROKU_APP_NAME nor HEROKU_APP_ID is set, and no `--app` was given.\n\nPass `--app <name>`, or set one of them (`heroku config:set HEROKU_APP_NAME=<name> -a <name>`; on Cedar, `heroku labs:enable runtime-dyno-metadata -a <app>` sets both on every dyno)."
             ),
             SetupError::BadApp(name) => write!(
                 f,
@@ -215,19 +227,29 @@ impl fmt::Display for SetupError {
                 f,
                 "{POLL_KNOB}=`{value}` is not a number of milliseconds.\n\n{POLL_KNOB} exists for preheat's own tests; unset it (`heroku config:unset {POLL_KNOB}`) and use `[confirm] poll` instead."
             ),
-            SetupError::Client(error) => write!(f, "{error}"),
+            // Config: already titled (`Invalid preheat.toml` / `Invalid project.toml`).
+            SetupError::Config(error) | SetupError::Client(error) => write!(f, "{error}"),
         }
     }
 }
 
-/// The app name: `--app`, else `HEROKU_APP_NAME`.
+/// The app name: `--app`, else `HEROKU_APP_NAME`, else `HEROKU_APP_ID`.
 pub(crate) fn app_name(flag: Option<&str>) -> Result<String, SetupError> {
-    let name = match flag {
-        Some(name) => name.trim().to_string(),
-        None => std::env::var("HEROKU_APP_NAME")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+    app_and_source(flag).map(|(app, _)| app)
+}
+
+/// The app (a name or an id; the API takes either) and where it came from:
+/// `--app`, `HEROKU_APP_NAME` or `HEROKU_APP_ID`.
+pub(crate) fn app_and_source(flag: Option<&str>) -> Result<(String, &'static str), SetupError> {
+    let (name, source) = match flag {
+        Some(name) => (name.trim().to_string(), "--app"),
+        None => ["HEROKU_APP_NAME", "HEROKU_APP_ID"]
+            .into_iter()
+            .find_map(|var| {
+                let value = std::env::var(var).ok()?.trim().to_string();
+                (!value.is_empty()).then_some((value, var))
+            })
+            .ok_or(SetupError::NoApp)?,
     };
     if name.is_empty() {
         return Err(SetupError::NoApp);
@@ -235,7 +257,7 @@ pub(crate) fn app_name(flag: Option<&str>) -> Result<String, SetupError> {
     if !valid_app_name(&name) {
         return Err(SetupError::BadApp(name));
     }
-    Ok(name)
+    Ok((name, source))
 }
 
 /// `PREHEAT_API_URL`, default `https://api.heroku.com`.
@@ -275,7 +297,7 @@ impl Session {
     /// Loads `preheat.toml` from the app dir, then the token, app and API URL.
     pub(crate) fn start(app: Option<&str>) -> Result<Self, SetupError> {
         let config = Config::load_dir(&crate::warmup::boot::app_dir())
-            .map_err(|e| SetupError::Config(e.to_string()))?;
+            .map_err(|e| SetupError::Config(format!("{}\n\n{e}", e.title())))?;
         let mut confirm = config.confirm_settings();
         confirm.poll = poll_interval(&confirm)?;
         let app = app_name(app)?;
@@ -376,6 +398,19 @@ mod tests {
         let names: Vec<&str> = list.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["web.1", "web.2", "web.10"]);
         assert_eq!(list[0].line(), "web.1 up v3");
+        let mut fir = vec![dyno("web-12a34b56d-x9k2p"), dyno("web-12a34b56d-e78f9")];
+        by_name(&mut fir);
+        assert_eq!(fir[0].name, "web-12a34b56d-e78f9");
+        assert_eq!(fir[0].line(), "web-12a34b56d-e78f9 up v3");
+    }
+
+    #[test]
+    fn a_dyno_without_a_type_takes_it_from_its_name() {
+        let json = r#"[{"id":"1","name":"web-12a34b56d-e78f9","state":"up"},
+                       {"id":"2","name":"worker.1","type":"worker","state":"up"}]"#;
+        let dynos: Vec<Dyno> = serde_json::from_str(json).expect("dynos");
+        assert_eq!(dynos[0].process_type(), "web");
+        assert_eq!(dynos[1].process_type(), "worker");
     }
 
     #[test]

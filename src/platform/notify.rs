@@ -72,7 +72,7 @@ impl Notice {
             .map(|d| {
                 serde_json::json!({
                     "name": d.name,
-                    "type": d.kind,
+                    "type": d.process_type(),
                     "state": d.state,
                     "version": d.version(),
                 })

@@ -143,7 +143,7 @@ fn of_type(session: &Session, kind: &str, deadline: Instant) -> Result<Vec<Dyno>
         .api
         .dynos(deadline)?
         .into_iter()
-        .filter(|d| d.kind == kind)
+        .filter(|d| d.process_type() == kind)
         .collect();
     by_name(&mut dynos);
     Ok(dynos)
@@ -209,29 +209,10 @@ fn rolling_restart(
             "No public URL (HEROKU_APP_DEFAULT_DOMAIN_NAME or [warmup] url): each dyno warms itself at boot; this waits for `up` only",
         );
     }
+    let mut replaced: Vec<String> = Vec::new();
     for (index, dyno) in dynos.iter().enumerate() {
         let name = &dyno.name;
-        // Never two down at once: every other dyno of the type must be up first.
-        let mut said = false;
-        let before = loop {
-            let now = of_type(session, kind, deadline)?;
-            let down: Vec<String> = now
-                .iter()
-                .filter(|d| &d.name != name && !d.is_up())
-                .map(Dyno::line)
-                .collect();
-            if down.is_empty() {
-                break now.into_iter().find(|d| &d.name == name);
-            }
-            if !said {
-                output::sub_bullet(&format!(
-                    "waiting for {} before restarting {name}",
-                    down.join(", ")
-                ));
-                said = true;
-            }
-            next_poll(session, deadline, &format!("{} to be up", down.join(", ")))?;
-        };
+        let (before, earlier) = others_up(session, kind, name, &replaced, deadline)?;
         let Some(before) = before else {
             output::sub_bullet(&format!("{name}: gone (scaled down?), skipped"));
             continue;
@@ -239,11 +220,20 @@ fn rolling_restart(
         let restarted_at = Instant::now();
         api.restart_dyno(name, deadline)?;
         output::sub_bullet(&format!("{name} ({}/{count}): restarting", index + 1));
-        wait_until_back(session, kind, &before, deadline)?;
-        output::sub_bullet(&format!(
-            "{name}: up again after {}",
-            human(restarted_at.elapsed())
-        ));
+        let back = wait_until_back(session, kind, (&before, &earlier), &replaced, deadline)?;
+        if &back == name {
+            output::sub_bullet(&format!(
+                "{name}: up again after {}",
+                human(restarted_at.elapsed())
+            ));
+        } else {
+            output::sub_bullet(&format!(
+                "{name}: replaced by {back}, up after {}",
+                human(restarted_at.elapsed())
+            ));
+            replaced.push(name.clone());
+        }
+        let name = &back;
         if let Some(url) = &url {
             // The dyno warmed itself at boot; this checks the app answers warm
             // through the router (for a one-dyno app, that is this dyno).
@@ -284,38 +274,105 @@ fn rolling_restart(
     Ok(())
 }
 
+/// Never two down at once: waits until every other dyno of the type is up.
+/// Fir dynos this restart already replaced may still be listed while they
+/// terminate; they do not count. Returns the dyno `name` (if it is still
+/// there) and the list.
+fn others_up(
+    session: &Session,
+    kind: &str,
+    name: &str,
+    replaced: &[String],
+    deadline: Instant,
+) -> Result<(Option<Dyno>, Vec<Dyno>), Stop> {
+    let mut said = false;
+    loop {
+        let mut now = of_type(session, kind, deadline)?;
+        now.retain(|d| !replaced.contains(&d.name));
+        let down: Vec<String> = now
+            .iter()
+            .filter(|d| d.name != name && !d.is_up())
+            .map(Dyno::line)
+            .collect();
+        if down.is_empty() {
+            return Ok((now.iter().find(|d| d.name == name).cloned(), now));
+        }
+        if !said {
+            output::sub_bullet(&format!(
+                "waiting for {} before restarting {name}",
+                down.join(", ")
+            ));
+            said = true;
+        }
+        next_poll(session, deadline, &format!("{} to be up", down.join(", ")))?;
+    }
+}
+
 /// Waits until the dyno that was `before` has restarted and is `up` again.
+/// On Cedar it comes back under its name (`web.1`). On Fir the restarted dyno
+/// is a new one with a new name (`web-12a34b56d-e78f9` → `…-k3m8q`): it is
+/// back when its old name is gone and a dyno that was not there before is
+/// `up`, with as many of the type up as before. Returns the name it came back as.
 fn wait_until_back(
     session: &Session,
     kind: &str,
-    before: &Dyno,
+    (before, earlier): (&Dyno, &[Dyno]),
+    replaced: &[String],
     deadline: Instant,
-) -> Result<(), Stop> {
+) -> Result<String, Stop> {
     let mut left_up = false;
     let mut last = String::new();
+    let up_before = earlier.iter().filter(|d| d.is_up()).count();
     loop {
         next_poll(
             session,
             deadline,
             &format!("{} to be up again", before.name),
         )?;
-        let now = of_type(session, kind, deadline)?;
-        match now.iter().find(|d| d.name == before.name) {
-            None => left_up = true,
-            Some(dyno) => {
+        let mut now = of_type(session, kind, deadline)?;
+        now.retain(|d| !replaced.contains(&d.name));
+        let old = now.iter().find(|d| d.name == before.name);
+        match old {
+            Some(dyno) if dyno.is_up() => {
                 let changed = dyno.id != before.id || dyno.updated_at != before.updated_at;
-                if !dyno.is_up() {
-                    left_up = true;
+                if changed || left_up {
+                    return Ok(dyno.name.clone());
                 }
-                if dyno.is_up() && (changed || left_up) {
-                    return Ok(());
-                }
-                let line = dyno.line();
-                if line != last && !dyno.is_up() {
-                    output::sub_bullet(&line);
-                }
-                last = line;
             }
+            // Gone, or down while it restarts (or while a Fir pod terminates).
+            _ => left_up = true,
         }
+        // A replacement: a dyno that was not there before, up, with the type
+        // back to as many up as before.
+        let fresh: Vec<&Dyno> = now
+            .iter()
+            .filter(|d| !earlier.iter().any(|e| e.name == d.name))
+            .collect();
+        let up = now.iter().filter(|d| d.is_up()).count();
+        if left_up
+            && up >= up_before
+            && let Some(new) = fresh.iter().find(|d| d.is_up())
+        {
+            return Ok(new.name.clone());
+        }
+        let line = if fresh.is_empty() {
+            old.filter(|d| !d.is_up())
+                .map(Dyno::line)
+                .unwrap_or_default()
+        } else {
+            format!(
+                "{}: replaced by {}",
+                before.name,
+                fresh
+                    .iter()
+                    .map(|d| d.line())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        if !line.is_empty() && line != last {
+            output::sub_bullet(&line);
+        }
+        last = line;
     }
 }

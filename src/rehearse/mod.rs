@@ -152,7 +152,8 @@ fn check_and_release(dir: &Path) -> Result<Checked, u8> {
         Ok(config) => config,
         Err(error) => {
             output::error(&format!(
-                "Invalid preheat.toml\n\n{error}\n\nThe build would fail here."
+                "{}\n\n{error}\n\nThe build would fail here.",
+                error.title()
             ));
             return Err(exit::USAGE);
         }

@@ -63,7 +63,8 @@ pub(crate) fn run(dir: &Path) -> u8 {
         Ok(config) => config,
         Err(error) => {
             output::error(&format!(
-                "Invalid preheat.toml\n\n{error}\n\nThe release is aborted before any step ran. Fix the file and deploy again."
+                "{}\n\n{error}\n\nThe release is aborted before any step ran. Fix the file and deploy again.",
+                error.title()
             ));
             return exit::USAGE;
         }
@@ -75,6 +76,14 @@ pub(crate) fn run(dir: &Path) -> u8 {
             return exit::USAGE;
         }
     };
+    if config.runs_project_toml() {
+        output::bullet(
+            "No preheat.toml: running project.toml's [[com.heroku.phase.release]] commands as migrations, in order, without a shell",
+        );
+    }
+    for warning in plan::project_warnings(&config) {
+        output::warning(&warning);
+    }
     let deadline = started + config.release.deadline.get();
     let (records, verdict) = run_phases(&config, skip, dir, deadline);
 
@@ -232,7 +241,7 @@ fn failure_message(phase: Phase, step: &Step, why: &str) -> String {
         Phase::Prime => "prime step",
     };
     let fix = match &step.action {
-        Action::Command(_) => {
+        Action::Command(_) | Action::Exec(_) => {
             "Its output is above. Fix the cause and deploy again; `heroku releases:retry` re-runs release phase for the same code."
         }
         Action::Http(_) => {
@@ -289,26 +298,23 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
                 step.name,
                 plan::shorten(run, 80)
             ));
-            let limit = match step.timeout {
-                Some(timeout) if Instant::now() + timeout < deadline => {
-                    (Instant::now() + timeout, Limit::StepTimeout)
-                }
-                _ => (deadline, Limit::Deadline),
-            };
             let mut command = Command::new("bash");
-            command.arg("-c").arg(run).current_dir(dir);
-            let stream: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(output::stream_line);
-            match process::run(command, Some(limit), &stream) {
-                Ok(Outcome::Exited(status)) if status.success() => StepEnd::Ok,
-                Ok(Outcome::Exited(status)) => StepEnd::Failed(process::describe(status)),
-                Ok(Outcome::TimedOut(Limit::StepTimeout)) => StepEnd::Failed(format!(
-                    "timed out after {} and was stopped",
-                    Span(step.timeout.unwrap_or_default())
-                )),
-                Ok(Outcome::TimedOut(Limit::Deadline)) => StepEnd::Deadline,
-                Ok(Outcome::Interrupted(signal)) => StepEnd::Interrupted(signal),
-                Err(error) => StepEnd::Failed(format!("could not start bash: {error}")),
-            }
+            command.arg("-c").arg(run);
+            run_process(step, command, dir, deadline)
+        }
+        Action::Exec(argv) => {
+            let shown = crate::config::project_toml::show_argv(argv);
+            output::sub_bullet(&format!(
+                "{}: running `{}` (no shell)",
+                step.name,
+                plan::shorten(&shown, 80)
+            ));
+            let Some((program, rest)) = argv.split_first() else {
+                return StepEnd::Failed("the command is empty".to_string());
+            };
+            let mut command = Command::new(program);
+            command.args(rest);
+            run_process(step, command, dir, deadline)
         }
         Action::Http(http) => {
             output::sub_bullet(&format!(
@@ -327,6 +333,30 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
                 Err(error) => StepEnd::Failed(error.to_string()),
             }
         }
+    }
+}
+
+/// Runs a step's process in its own group, within its timeout and the deadline.
+fn run_process(step: &Step, mut command: Command, dir: &Path, deadline: Instant) -> StepEnd {
+    let limit = match step.timeout {
+        Some(timeout) if Instant::now() + timeout < deadline => {
+            (Instant::now() + timeout, Limit::StepTimeout)
+        }
+        _ => (deadline, Limit::Deadline),
+    };
+    let program = command.get_program().to_string_lossy().into_owned();
+    command.current_dir(dir);
+    let stream: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(output::stream_line);
+    match process::run(command, Some(limit), &stream) {
+        Ok(Outcome::Exited(status)) if status.success() => StepEnd::Ok,
+        Ok(Outcome::Exited(status)) => StepEnd::Failed(process::describe(status)),
+        Ok(Outcome::TimedOut(Limit::StepTimeout)) => StepEnd::Failed(format!(
+            "timed out after {} and was stopped",
+            Span(step.timeout.unwrap_or_default())
+        )),
+        Ok(Outcome::TimedOut(Limit::Deadline)) => StepEnd::Deadline,
+        Ok(Outcome::Interrupted(signal)) => StepEnd::Interrupted(signal),
+        Err(error) => StepEnd::Failed(format!("could not start {program}: {error}")),
     }
 }
 

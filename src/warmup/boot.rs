@@ -33,7 +33,8 @@ pub(crate) fn boot_off_reason(dir: &Path) -> Result<(Config, u16), String> {
     }
     let config = Config::load_dir(dir).map_err(|e| {
         format!(
-            "not warming: preheat.toml is invalid ({})",
+            "not warming: {} ({})",
+            e.title(),
             e.to_string().lines().next().unwrap_or("")
         )
     })?;
@@ -64,11 +65,9 @@ pub(crate) fn boot_log(name: &str, line: &str) {
     let _ = writeln!(stderr, "preheat: {name} {}", crate::redact::scrub(line));
 }
 
+/// `web.1` on Cedar; on Fir `DYNO` may be absent, so the hostname (see `dyno_name`).
 pub(crate) fn dyno_name() -> String {
-    std::env::var("DYNO")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "web".to_string())
+    crate::warmup::dyno_name::this_dyno()
 }
 
 /// `preheat warm --boot`: always exits 0; every way it ends leaves a log line.
@@ -130,7 +129,7 @@ pub(crate) fn now(dir: &Path, port: Option<u16>, url: Option<&str>) -> u8 {
     let config = match Config::load_dir(dir) {
         Ok(config) => config,
         Err(error) => {
-            output::error(&format!("Invalid preheat.toml\n\n{error}"));
+            output::error(&format!("{}\n\n{error}", error.title()));
             return exit::USAGE;
         }
     };

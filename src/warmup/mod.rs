@@ -12,6 +12,7 @@
 
 pub(crate) mod boot;
 pub(crate) mod converge;
+pub(crate) mod dyno_name;
 pub mod execd;
 pub(crate) mod gate;
 pub(crate) mod oneshot;

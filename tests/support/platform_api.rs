@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub(crate) const APP: &str = "my-app";
+/// The app's id; the API takes it wherever it takes the name.
+pub(crate) const APP_ID: &str = "01234567-89ab-4cde-8f01-000000000001";
 /// The stand-in's token; tests check it never appears in any output.
 pub(crate) const TOKEN: &str = "tok-standin-3f9a1c7e5d2b4a68";
 
@@ -72,6 +74,16 @@ pub(crate) struct State {
     pub(crate) created: Vec<Value>,
     /// When every web dyno was last seen `up` on the current release.
     pub(crate) all_up_at: Option<Instant>,
+    /// `heroku-24` (Cedar) or `cnb` (Fir), as `GET /apps/{app}` reports it.
+    pub(crate) stack: &'static str,
+    /// Fir: formation dynos are named `web-<hash>-<suffix>`, and a restart or
+    /// a new release replaces them with new names, as Kubernetes pods.
+    pub(crate) fir: bool,
+    /// Fir: how long a replaced dyno stays listed as `down` after its
+    /// replacement appeared (a terminating pod); zero drops it at once.
+    pub(crate) fir_linger: Duration,
+    /// Replaced Fir dynos still listed, with when they go.
+    lingering: Vec<(Instant, ApiDyno)>,
     events: Vec<(Instant, Event)>,
     clock: u64,
 }
@@ -114,7 +126,11 @@ impl State {
 
     pub(crate) fn add_dyno(&mut self, name: &str, state: &'static str, version: u64) {
         let n = self.tick();
-        let kind = name.split('.').next().unwrap_or("web").to_string();
+        let kind = match name.split_once('.') {
+            Some((kind, _)) => kind.to_string(),
+            // web-12a34b56d-e78f9
+            None => name.rsplitn(3, '-').last().unwrap_or("web").to_string(),
+        };
         self.dynos.push(ApiDyno {
             id: Self::uuid(n),
             name: name.to_string(),
@@ -131,6 +147,12 @@ impl State {
         });
     }
 
+    /// A Fir dyno name: `web-<9-char pod-template hash>-<5-char suffix>`.
+    pub(crate) fn fir_name(&mut self, kind: &str, hash: u64) -> String {
+        let n = self.tick();
+        format!("{kind}-{:09x}-{:05x}", 0x12a3_4b56d + hash, 0xe78f9 + n)
+    }
+
     /// Release phase is over: the release becomes current, and every
     /// formation dyno restarts on it.
     pub(crate) fn succeed(&mut self, version: u64) {
@@ -143,6 +165,27 @@ impl State {
             }
         }
         let boot = self.boot;
+        let renames: Vec<(usize, String)> = if self.fir {
+            // A new release is a new pod template: new hash, new names.
+            let formation: Vec<(usize, String)> = self
+                .dynos
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.kind != "run")
+                .map(|(i, d)| (i, d.kind.clone()))
+                .collect();
+            formation
+                .into_iter()
+                .map(|(i, kind)| (i, self.fir_name(&kind, version)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (index, name) in renames {
+            let id = Self::uuid(self.tick() + 5_000);
+            self.dynos[index].name = name;
+            self.dynos[index].id = id;
+        }
         for dyno in self.dynos.iter_mut().filter(|d| d.kind != "run") {
             dyno.version = version;
             dyno.state = "starting";
@@ -182,7 +225,34 @@ impl State {
             at: Instant::now(),
             others_down,
         });
+        let replacement = if self.fir {
+            let version = self
+                .dynos
+                .iter()
+                .find(|d| d.name == name)
+                .map_or(0, |d| d.version);
+            Some((
+                self.fir_name(&kind, version),
+                Self::uuid(self.tick() + 5_000),
+            ))
+        } else {
+            None
+        };
+        let linger = self.fir_linger;
         if let Some(dyno) = self.dynos.iter_mut().find(|d| d.name == name) {
+            // On Fir the restarted dyno is a new pod under a new name; the
+            // old one may stay listed as `down` while it terminates.
+            if let Some((new_name, id)) = replacement {
+                if !linger.is_zero() {
+                    let mut old = dyno.clone();
+                    old.state = "down";
+                    old.up_at = None;
+                    old.updated = n;
+                    self.lingering.push((Instant::now() + linger, old));
+                }
+                dyno.name = new_name;
+                dyno.id = id;
+            }
             dyno.state = "starting";
             dyno.up_at = Some(Instant::now() + boot);
             dyno.updated = n;
@@ -209,6 +279,7 @@ impl State {
             }
         }
         self.events = later;
+        self.lingering.retain(|(gone_at, _)| *gone_at > now);
         due.sort_by_key(|(at, _)| *at);
         for (_, event) in due {
             event(self);
@@ -258,6 +329,40 @@ impl State {
             "user": { "id": Self::uuid(2), "email": "deployer@example.com" },
             "addon_plan_names": [],
             "output_stream_url": null,
+        })
+    }
+
+    /// `GET /apps/{app}`, the published App shape.
+    fn app_json(&self) -> Value {
+        let (stack_id, generation) = if self.stack == "cnb" {
+            (Self::uuid(24_001), "fir")
+        } else {
+            (Self::uuid(24), "cedar")
+        };
+        let stack = json!({ "id": stack_id, "name": self.stack });
+        json!({
+            "id": APP_ID,
+            "name": APP,
+            "acm": false,
+            "archived_at": null,
+            "buildpack_provided_description": null,
+            "build_stack": stack,
+            "created_at": Self::timestamp(1),
+            "generation": { "id": Self::uuid(7), "name": generation },
+            "git_url": format!("https://git.heroku.com/{APP}.git"),
+            "internal_routing": null,
+            "maintenance": false,
+            "owner": { "id": Self::uuid(2), "email": "deployer@example.com" },
+            "organization": null,
+            "team": null,
+            "region": { "id": Self::uuid(8), "name": "us" },
+            "released_at": Self::timestamp(2),
+            "repo_size": null,
+            "slug_size": null,
+            "space": null,
+            "stack": stack,
+            "updated_at": Self::timestamp(2),
+            "web_url": format!("https://{APP}-0123456789ab.herokuapp.com/"),
         })
     }
 
@@ -319,6 +424,22 @@ pub(crate) struct PlatformApi {
 }
 
 impl PlatformApi {
+    /// A Fir app: stack `cnb`, dynos named `web-12a34b56d-e78f9` that get
+    /// new names when they restart.
+    pub(crate) fn start_fir(current: u64, web: usize) -> Self {
+        let api = Self::start(current, 0);
+        {
+            let mut state = api.state();
+            state.stack = "cnb";
+            state.fir = true;
+            for _ in 0..web {
+                let name = state.fir_name("web", current);
+                state.add_dyno(&name, "up", current);
+            }
+        }
+        api
+    }
+
     /// An app with release v`current` live on `web` dynos that are `up`.
     pub(crate) fn start(current: u64, web: usize) -> Self {
         let mut state = State {
@@ -335,6 +456,10 @@ impl PlatformApi {
             max_web_down: 0,
             created: Vec::new(),
             all_up_at: None,
+            stack: "heroku-24",
+            fir: false,
+            fir_linger: Duration::ZERO,
+            lingering: Vec::new(),
             events: Vec::new(),
             clock: 10,
         };
@@ -428,14 +553,14 @@ fn route(state: &mut State, seen: &Seen) -> (u16, Vec<(&'static str, String)>, V
         state.scopes.contains(&"read") || state.scopes.contains(&"write")
     };
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if parts.first() != Some(&"apps") || parts.len() < 3 {
+    if parts.first() != Some(&"apps") || parts.len() < 2 {
         return error(
             404,
             "not_found",
             "The requested API endpoint was not found.",
         );
     }
-    if parts[1] != APP {
+    if parts[1] != APP && parts[1] != APP_ID {
         return error(404, "not_found", "Couldn't find that app.");
     }
     if !allowed {
@@ -446,6 +571,7 @@ fn route(state: &mut State, seen: &Seen) -> (u16, Vec<(&'static str, String)>, V
         );
     }
     match (seen.method.as_str(), &parts[2..]) {
+        ("GET", []) => (200, Vec::new(), state.app_json()),
         ("GET", ["releases", version]) => {
             match state
                 .releases
@@ -555,6 +681,7 @@ fn list_dynos(state: &State, seen: &Seen) -> (u16, Vec<(&'static str, String)>, 
         );
     }
     let mut list = state.dynos.clone();
+    list.extend(state.lingering.iter().map(|(_, dyno)| dyno.clone()));
     list.sort_by(|a, b| a.id.cmp(&b.id));
     let after: Vec<ApiDyno> = list
         .into_iter()
