@@ -8,8 +8,15 @@
 
 mod support;
 
-use std::time::Duration;
-use support::hostile::{Hostile, HostileServer, each_scenario, measure, report};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use support::hostile::{Hostile, HostileServer, each_scenario, measure, report, status_kb};
 use support::{app, preheat};
 
 /// What the warmer may allocate, whatever the app sends (issue 16). The debug
@@ -92,7 +99,7 @@ fn the_warmer_ends_on_time_in_8_mb_whatever_the_app_sends() {
     }
 }
 
-/// The hostile app's paths (tests/python/hostile_app.py), one per scenario
+/// The hostile app's paths (`tests/python/hostile_app.py`), one per scenario
 /// that reaches an app through the gate; TLS never does (the gate forwards TCP).
 const HOSTILE_PATHS: [&str; 8] = [
     "/endless",
@@ -105,21 +112,12 @@ const HOSTILE_PATHS: [&str; 8] = [
     "/redirect",
 ];
 
-/// `python3 hostile_app.py` behind `preheat gate`, its warm-up aimed at every
-/// hostile path: the gate opens, keeps serving `/` to other clients while
-/// hostile answers flow to clients that read slowly or not at all, and its
-/// own memory stays small.
-#[test]
-fn the_gate_survives_a_hostile_app_and_keeps_serving() {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-    use std::process::Stdio;
-    use std::time::Instant;
-
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/hostile_app.py");
-    let paths: Vec<String> = std::iter::once("/".to_string())
-        .chain(HOSTILE_PATHS.iter().map(|p| format!("{p}")))
+/// `preheat gate -- python3 hostile_app.py` on `port`, its warm-up aimed at
+/// `/` and every hostile path; its stderr, collected until it exits.
+fn start_gate(port: u16) -> (Child, JoinHandle<String>, tempfile::TempDir) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/hostile_app.py");
+    let paths: Vec<String> = std::iter::once("/")
+        .chain(HOSTILE_PATHS)
         .map(|p| format!("\"{p}\""))
         .collect();
     let toml = format!(
@@ -127,7 +125,6 @@ fn the_gate_survives_a_hostile_app_and_keeps_serving() {
         paths.join(", ")
     );
     let dir = app(&[("preheat.toml", &toml)]);
-    let port = support::free_port();
     let mut gate = preheat()
         .args(["gate", "--", "python3"])
         .arg(&script)
@@ -141,25 +138,19 @@ fn the_gate_survives_a_hostile_app_and_keeps_serving() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start preheat gate");
-    let pid = gate.id();
-    let stderr = gate.stderr.take().expect("stderr");
+    let mut stderr = gate.stderr.take().expect("stderr");
     let log = std::thread::spawn(move || {
         let mut text = String::new();
-        let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
+        let _ = stderr.read_to_string(&mut text);
         text
     });
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let opened = Instant::now();
-    assert!(
-        support::eventually(Duration::from_secs(20), || {
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        }),
-        "the gate never opened"
-    );
-    let opened_after = opened.elapsed();
+    (gate, log, dir)
+}
 
-    // Hostile answers to clients that never read them, or read them slowly.
-    let clients: Vec<_> = HOSTILE_PATHS
+/// A client per hostile path that reads a kilobyte now and then for 4 s:
+/// the app's bytes pile up against the gate.
+fn slow_readers(addr: SocketAddr) -> Vec<JoinHandle<()>> {
+    HOSTILE_PATHS
         .iter()
         .map(|path| {
             let path = (*path).to_string();
@@ -173,25 +164,48 @@ fn the_gate_survives_a_hostile_app_and_keeps_serving() {
                 let mut buf = [0u8; 1024];
                 let until = Instant::now() + Duration::from_secs(4);
                 while Instant::now() < until {
-                    // A kilobyte now and then: the app's bytes pile up against the gate.
                     let _ = stream.read(&mut buf);
                     std::thread::sleep(Duration::from_millis(100));
                 }
             })
         })
-        .collect();
-    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sampler = {
-        let sampling = std::sync::Arc::clone(&sampling);
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while sampling.load(std::sync::atomic::Ordering::SeqCst) {
-                peak = peak.max(support::hostile::status_kb(pid, "RssAnon:").unwrap_or(0));
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            peak
-        })
-    };
+        .collect()
+}
+
+/// Samples `pid`'s `RssAnon` every 5 ms until the flag drops; the peak, in KB.
+fn sample_anon(pid: u32) -> (Arc<AtomicBool>, JoinHandle<u64>) {
+    let sampling = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&sampling);
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while flag.load(Ordering::SeqCst) {
+            peak = peak.max(status_kb(pid, "RssAnon:").unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        peak
+    });
+    (sampling, sampler)
+}
+
+/// The gate in front of a hostile app opens, keeps serving `/` to other
+/// clients while hostile answers flow to clients that read slowly or not at
+/// all, and its own memory stays small.
+#[test]
+fn the_gate_survives_a_hostile_app_and_keeps_serving() {
+    let port = support::free_port();
+    let (mut gate, log, _dir) = start_gate(port);
+    let pid = gate.id();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let opened = Instant::now();
+    assert!(
+        support::eventually(Duration::from_secs(20), || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        }),
+        "the gate never opened"
+    );
+    let opened_after = opened.elapsed();
+    let clients = slow_readers(addr);
+    let (sampling, sampler) = sample_anon(pid);
     std::thread::sleep(Duration::from_millis(500));
     let mut slowest = Duration::ZERO;
     for _ in 0..20 {
@@ -202,14 +216,17 @@ fn the_gate_survives_a_hostile_app_and_keeps_serving() {
     for client in clients {
         let _ = client.join();
     }
-    sampling.store(false, std::sync::atomic::Ordering::SeqCst);
+    sampling.store(false, Ordering::SeqCst);
     let anon_kb = sampler.join().expect("sampler");
-    let hwm_kb = support::hostile::status_kb(pid, "VmHWM:").unwrap_or(0);
+    let hwm_kb = status_kb(pid, "VmHWM:").unwrap_or(0);
     assert!(
         gate.try_wait().expect("poll the gate").is_none(),
         "the gate died"
     );
-    let _ = nix_kill(pid);
+    // SIGTERM, as the platform stops a dyno.
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let status = gate.wait().expect("wait for the gate");
     let log = log.join().expect("log");
     println!(
@@ -240,14 +257,7 @@ fn the_gate_survives_a_hostile_app_and_keeps_serving() {
 }
 
 fn mb(kb: u64) -> f64 {
-    #[allow(clippy::cast_precision_loss)]
+    #[allow(clippy::cast_precision_loss)] // KB counts of a test child fit in f64
     let kb = kb as f64;
     kb / 1024.0
-}
-
-/// SIGTERM, as the platform stops a dyno.
-fn nix_kill(pid: u32) -> std::io::Result<std::process::ExitStatus> {
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
 }

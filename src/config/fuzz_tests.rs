@@ -8,6 +8,7 @@ use crate::fuzz::{Tally, bounded, heavy_runner, runner};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::TestCaseError;
+use std::fmt::Write as _;
 use std::time::Instant;
 
 static RANDOM_TOML: Tally = Tally::new("preheat.toml, random TOML trees");
@@ -153,7 +154,9 @@ pub(super) fn quoted(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -575,9 +578,7 @@ fn mutated_valid_files_parse_or_fail_located() {
         proptest::collection::vec(mutation(), 1..5),
     );
     run_all(runner(6000), strategy, |(base, mutations)| {
-        let bytes = mutations
-            .iter()
-            .fold(base.as_bytes().to_vec(), |bytes, m| apply(bytes, m));
+        let bytes = mutations.iter().fold(base.as_bytes().to_vec(), apply);
         check(bytes, &MUTATED)
     });
     MUTATED.report();

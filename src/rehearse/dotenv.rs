@@ -22,7 +22,7 @@ pub(super) fn dotenv(dir: &Path) -> Result<Vec<(String, String)>, String> {
 /// never shows a value (a `.env` holds secrets).
 pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, String)>, String> {
     let help = "Each line must look like `NAME=value`, as `heroku local` reads it.";
-    let line_of = |offset: usize| bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+    let line_of = |offset: usize| bytes[..offset].split(|b| *b == b'\n').count();
     if let Err(error) = std::str::from_utf8(bytes) {
         let line = line_of(error.valid_up_to());
         return Err(format!(
