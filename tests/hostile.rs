@@ -128,6 +128,35 @@ fn http_prime_steps_end_on_time_in_bounded_memory() {
     }
 }
 
+/// The release deadline, not the step's 30 s default timeout, ends a prime
+/// step against a server that never answers or trickles: exit 124.
+#[test]
+fn no_hostile_server_holds_a_release_past_its_deadline() {
+    let scenarios = [(Hostile::Silent, 200), (Hostile::OneByteASecond, 200)];
+    let results = each_scenario(&scenarios, |server: &HostileServer| {
+        let toml = format!(
+            "[release]\ndeadline = \"3s\"\n\n[[prime]]\nhttp = {{ url = \"{}\" }}\nretries = 3\n",
+            server.url("/prime")
+        );
+        let dir = app(&[("preheat.toml", &toml)]);
+        let mut command = preheat();
+        clean(&mut command);
+        command.arg("release").current_dir(dir.path());
+        measure(&command, Duration::from_secs(40))
+    });
+    check_bounds("release (deadline 3s)", &results, Duration::from_secs(8));
+    for (scenario, _, measured, _) in &results {
+        let out = &measured.output;
+        assert_eq!(measured.code, Some(124), "{}:\n{out}", scenario.name());
+        assert!(out.contains("deadline"), "{}:\n{out}", scenario.name());
+        assert!(
+            measured.elapsed >= Duration::from_secs(3),
+            "{}: ended before its deadline:\n{out}",
+            scenario.name()
+        );
+    }
+}
+
 /// A Platform API stand-in where v42 is live on one web dyno, and a web app that answers.
 fn live_app() -> (PlatformApi, HttpServer) {
     (
