@@ -35,7 +35,7 @@ pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, Str
         .map_err(|error| match error {
             dotenvy::Error::LineParse(text, _) => {
                 let first = text.lines().next().unwrap_or_default();
-                let place = match find(bytes, first.as_bytes()).map(line_of) {
+                let place = match line_starting_with(bytes, first.as_bytes()) {
                     Some(line) => format!("{}:{line}", path.display()),
                     None => path.display().to_string(),
                 };
@@ -59,14 +59,17 @@ pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, Str
         })
 }
 
-/// Where `needle` first occurs in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
+/// The number of the first line that starts with `start` (leading blanks
+/// aside); each comparison stops at its line's end, so this is linear.
+fn line_starting_with(bytes: &[u8], start: &[u8]) -> Option<usize> {
+    let start = start.trim_ascii_start();
+    if start.is_empty() {
         return None;
     }
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+    bytes
+        .split(|b| *b == b'\n')
+        .position(|line| line.trim_ascii_start().starts_with(start))
+        .map(|index| index + 1)
 }
 
 #[cfg(test)]
