@@ -2,8 +2,10 @@
 //!
 //! The kernel lists every socket in `/proc/net/tcp` and `/proc/net/tcp6`; a
 //! LISTEN entry on the port is the bind. Reading those files every few ms
-//! costs the app nothing, where a connect probe is a connection that the app
-//! accepts and logs as an error or an empty request. Probes are the fallback
+//! never touches the app, where a connect probe is a connection that the app
+//! accepts and logs as an error or an empty request. Each read costs the
+//! kernel time per socket in the namespace, so the pause between reads grows
+//! when a read is slow (see `pause_after`). Probes are the fallback
 //! only when `/proc` cannot be read.
 
 use std::io::{self, Read};
@@ -13,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// How often `/proc` is read: the warm-up starts within this of the bind.
 const WATCH_EVERY: Duration = Duration::from_millis(5);
+/// Watching uses at most 1/this of a core.
+const MAX_CPU_SHARE_INVERSE: u32 = 10;
 /// How often the probe fallback connects.
 const PROBE_EVERY: Duration = Duration::from_millis(20);
 /// The kernel's `TCP_LISTEN` state, as `/proc/net/tcp*` print it.
@@ -35,6 +39,7 @@ enum Family {
 pub(crate) fn wait_for_listen(port: u16, deadline: Instant) -> Option<SocketAddr> {
     let mut buffer = String::new();
     loop {
+        let started = Instant::now();
         match scan(port, &mut buffer) {
             Ok(Some(addr)) => return Some(addr),
             Ok(None) => {}
@@ -44,8 +49,16 @@ pub(crate) fn wait_for_listen(port: u16, deadline: Instant) -> Option<SocketAddr
         if left.is_zero() {
             return None;
         }
-        thread::sleep(WATCH_EVERY.min(left));
+        thread::sleep(pause_after(started.elapsed()).min(left));
     }
+}
+
+/// The pause after a scan that took `scan`. The kernel writes out every
+/// socket of the namespace for each read, so with many sockets a read costs
+/// ~1 ms or more; the pause then grows so that watching stays under a tenth
+/// of one core. On a dyno at boot (a few sockets) it is `WATCH_EVERY`.
+fn pause_after(scan: Duration) -> Duration {
+    WATCH_EVERY.max(scan.saturating_mul(MAX_CPU_SHARE_INVERSE - 1))
 }
 
 /// One look at the socket tables. `Err` only when neither table can be read.
@@ -190,6 +203,15 @@ mod tests {
     fn garbage_lines_are_skipped() {
         let table = "header\n\n  0: zz:yy 0A\n 1: 0100007F 00 0A\n 2: 0100007F:1F90\n";
         assert_eq!(listener(table, Family::V4, 8080), None);
+    }
+
+    #[test]
+    fn the_pause_keeps_watching_under_a_tenth_of_a_core() {
+        assert_eq!(pause_after(Duration::from_micros(100)), WATCH_EVERY);
+        assert_eq!(
+            pause_after(Duration::from_millis(2)),
+            Duration::from_millis(18)
+        );
     }
 
     #[test]
