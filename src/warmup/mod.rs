@@ -14,3 +14,4 @@ pub mod execd;
 pub(crate) mod oneshot;
 pub(crate) mod portwatch;
 pub(crate) mod requests;
+pub(crate) mod sockdiag;
