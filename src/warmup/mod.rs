@@ -18,3 +18,4 @@ pub(crate) mod gate;
 pub(crate) mod oneshot;
 pub(crate) mod portwatch;
 pub(crate) mod requests;
+pub(crate) mod sockdiag;
