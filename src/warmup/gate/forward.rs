@@ -274,7 +274,8 @@ impl Way {
                 Self::Copy { buffer } => from.try_read(buffer),
             };
             match result {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                // Readiness can be stale: the pipe is still empty, so give it back while we wait.
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.release(),
                 other => return other,
             }
         }
