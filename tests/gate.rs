@@ -61,18 +61,18 @@ impl Web {
     fn gated(toml: &str, options: &[&str]) -> Self {
         let mut command = preheat();
         command.arg("gate").arg("--").args(app_command(options));
-        Self::start(command, toml)
+        Self::start(command, &[("preheat.toml", toml)])
     }
 
     fn bare(options: &[&str]) -> Self {
         let args = app_command(options);
         let mut command = Command::new(&args[0]);
         command.args(&args[1..]);
-        Self::start(command, "")
+        Self::start(command, &[])
     }
 
-    fn start(mut command: Command, toml: &str) -> Self {
-        let dir = app(&[("preheat.toml", toml)]);
+    fn start(mut command: Command, files: &[(&str, &str)]) -> Self {
+        let dir = app(files);
         let port = free_port();
         command
             .current_dir(dir.path())
@@ -628,4 +628,29 @@ fn an_app_that_never_binds_leaves_the_port_closed() {
     );
     web.signal("TERM");
     assert_eq!(web.wait_exit(Duration::from_secs(10)).code(), Some(143));
+}
+
+#[test]
+fn port_in_the_procfile_command_means_the_private_port() {
+    let _shared = shared();
+    // As the platform runs a Procfile entry: `bash -c`, which expands $PORT to
+    // the public port before the gate starts. The gate runs the Procfile's text
+    // itself, so the app's own `$PORT` argument is the private port.
+    let web_command = format!(
+        "{} gate -- {} -m http.server $PORT --bind 127.0.0.1",
+        env!("CARGO_BIN_EXE_preheat"),
+        python().display()
+    );
+    let procfile = format!("web: {web_command}\n");
+    let mut command = Command::new("bash");
+    command.arg("-c").arg(&web_command);
+    let web = Web::start(command, &[("Procfile", &procfile)]);
+    web.wait_open();
+    assert_eq!(get(web.port, "/").expect("through the gate").status, 200);
+    let log = web.log();
+    assert!(
+        log.contains("-m http.server $PORT --bind 127.0.0.1` on private port"),
+        "{log}"
+    );
+    assert!(!log.contains("already listens on the public port"), "{log}");
 }
