@@ -21,6 +21,8 @@ use forward::{TICK, Tick};
 use nix::sys::signal::Signal;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -314,21 +316,44 @@ enum State {
     Exited(u8),
 }
 
-/// Watches the app and passes SIGTERM and SIGINT on to its group.
+/// Signals that servers use for reloads and worker counts (puma, unicorn,
+/// gunicorn): passed on to the app as they come, as a wrapper should.
+const RELAYED: [Signal; 7] = [
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGWINCH,
+];
+
+/// Watches the app and passes signals on to its group: SIGTERM and SIGINT
+/// (after which the gate closes), and the [`RELAYED`] ones.
 struct Supervisor {
     app: App,
     log: Log,
     passed: Option<i32>,
     announced: bool,
+    relayed: Vec<(Signal, Arc<AtomicBool>)>,
 }
 
 impl Supervisor {
     fn new(app: App, log: Log) -> Self {
+        let relayed = RELAYED
+            .into_iter()
+            .filter_map(|signal| {
+                let flag = Arc::new(AtomicBool::new(false));
+                signal_hook::flag::register(signal as i32, Arc::clone(&flag)).ok()?;
+                Some((signal, flag))
+            })
+            .collect();
         Self {
             app,
             log,
             passed: None,
             announced: false,
+            relayed,
         }
     }
 
@@ -342,6 +367,13 @@ impl Supervisor {
             self.log
                 .say(&format!("the app {how}; the gate exits {code}"));
             return State::Exited(code);
+        }
+        for (signal, flag) in &self.relayed {
+            if flag.swap(false, Ordering::SeqCst) {
+                self.app.signal(*signal);
+                self.log
+                    .say(&format!("{} passed on to the app", signal.as_str()));
+            }
         }
         if let Some(number) = signals::received()
             && self.passed != Some(number)

@@ -170,6 +170,7 @@ def main():
     if ARGS.never_bind:
         time.sleep(3600)
         return 1
+    signal.signal(signal.SIGHUP, lambda *_: print("gate_app got SIGHUP", flush=True))
     server = Server(("127.0.0.1", port), Handler)
     if ARGS.graceful:
         server.daemon_threads = False

@@ -90,7 +90,8 @@ pub(crate) struct App {
 impl App {
     /// Starts `command` with `PORT=private`, in its own process group, with
     /// SIGTERM as its parent-death signal. `nofile` is the open-files limit to
-    /// give it back, since the gate raised its own.
+    /// give it back, since the gate raised its own. Call it from the main
+    /// thread: the kernel sends the signal when the *thread* that forked ends.
     pub(crate) fn spawn(
         command: &AppCommand,
         private: u16,
