@@ -15,6 +15,8 @@ pub mod warmup;
 
 mod config;
 mod exit;
+#[cfg(test)]
+mod fuzz;
 mod output;
 mod platform;
 mod redact;

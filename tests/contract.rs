@@ -227,3 +227,30 @@ fn rebuild_names_a_changed_binary_checksum() {
     assert!(!line.contains("version"), "{line}");
     assert!(!line.contains("preheat-boot-warmup"), "{line}");
 }
+
+#[test]
+fn build_says_when_the_web_command_runs_through_the_gate() {
+    let bp = Buildpack::assemble();
+    let app = app(&[(
+        "Procfile",
+        "web: preheat gate -- bundle exec puma -C config/puma.rb\nrelease: preheat release\n",
+    )]);
+    let layers = tempfile::tempdir().expect("tempdir");
+    let run = bp.build(app.path(), layers.path());
+    let out = run.all();
+    assert_eq!(run.code, Some(0), "{out}");
+    assert!(
+        out.contains(
+            "Procfile runs `web` through `preheat gate`: $PORT opens only when the app is warm"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("runs `bundle exec puma -C config/puma.rb` on a private port, warms / there"),
+        "{out}"
+    );
+    assert!(
+        out.contains("The boot warm-up (exec.d) stands aside for it at launch"),
+        "{out}"
+    );
+}

@@ -6,102 +6,10 @@
 
 mod support;
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use support::{
-    Buildpack, SlowServer, app, eventually, preheat, processes_with, strip_ansi, user_request,
-};
-
-/// An app built by the buildpack, so the exec.d program is the installed one.
-struct Built {
-    app: tempfile::TempDir,
-    layers: tempfile::TempDir,
-    _bp: Buildpack,
-}
-
-impl Built {
-    fn new(preheat_toml: &str) -> Self {
-        let bp = Buildpack::assemble();
-        let app = app(&[
-            ("preheat.toml", preheat_toml),
-            ("Procfile", "web: x\nrelease: preheat release\n"),
-        ]);
-        let layers = tempfile::tempdir().expect("tempdir");
-        let run = bp.build(app.path(), layers.path());
-        assert_eq!(run.code, Some(0), "{}", run.all());
-        Self {
-            app,
-            layers,
-            _bp: bp,
-        }
-    }
-
-    fn exec_d(&self) -> PathBuf {
-        self.layers
-            .path()
-            .join("preheat/exec.d/web/preheat-boot-warmup")
-    }
-
-    fn log(&self, name: &str) -> PathBuf {
-        self.layers.path().join(format!("{name}.log"))
-    }
-}
-
-struct Launch {
-    toml: String,
-    eof_after: Duration,
-    code: Option<i32>,
-}
-
-/// Runs an exec.d program as the launcher does: cwd is the app dir,
-/// `CNB_APP_DIR` is removed, fd 3 is a pipe read to EOF, stdout and stderr
-/// are files (here `log`), stdin is /dev/null.
-fn run_exec_d(program: &Path, app_dir: &Path, env: &[(&str, &str)], log: &Path) -> Launch {
-    let mut command = Command::new("bash");
-    command
-        .arg("-c")
-        .arg(r#"exec "$0" 3>&1 1>>"$PREHEAT_TEST_LOG" 2>&1"#)
-        .arg(program)
-        .current_dir(app_dir)
-        .env("PREHEAT_TEST_LOG", log)
-        .env_remove("CNB_APP_DIR")
-        .env_remove("PREHEAT_SKIP")
-        .env_remove("HEROKU_APP_DEFAULT_DOMAIN_NAME")
-        .env_remove("PORT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let started = Instant::now();
-    let mut child = command.spawn().expect("spawn exec.d program");
-    let mut toml = String::new();
-    child
-        .stdout
-        .take()
-        .expect("fd 3 pipe")
-        .read_to_string(&mut toml)
-        .expect("read fd 3");
-    let eof_after = started.elapsed();
-    let code = child.wait().expect("wait").code();
-    Launch {
-        toml,
-        eof_after,
-        code,
-    }
-}
-
-fn read(log: &Path) -> String {
-    std::fs::read_to_string(log).unwrap_or_default()
-}
-
-fn wait_for_log(log: &Path, needle: &str, limit: Duration) -> String {
-    eventually(limit, || read(log).contains(needle));
-    read(log)
-}
+use std::path::PathBuf;
+use std::time::Duration;
+use support::launch::{Built, assert_converged, read, run_exec_d, verdict_counts, wait_for_log};
+use support::{SlowServer, app, eventually, preheat, processes_with, strip_ansi, user_request};
 
 #[test]
 fn exec_d_returns_at_once_and_the_warmer_warms_a_slow_start_server() {
@@ -145,8 +53,12 @@ body = "{}"
     let out = wait_for_log(&log, "warm in", Duration::from_secs(20));
     assert!(out.contains("preheat: web.1 warm in"), "{out}");
     assert!(out.contains("preheat: web.1 port "), "{out}");
-    assert!(out.contains("(3/3 requests ok"), "{out}");
-    assert!(out.contains("preheat: web.1 /dashboard 200"), "{out}");
+    let rounds = assert_converged(&out, 3);
+    assert!(out.contains("preheat: web.1 /dashboard 200 ×4 "), "{out}");
+    assert!(
+        out.contains("preheat: web.1 POST /api/ping 200 ×4 "),
+        "{out}"
+    );
 
     let seen = server.requests();
     let mut paths: Vec<(String, String)> = seen
@@ -154,6 +66,11 @@ body = "{}"
         .map(|r| (r.method.clone(), r.path.clone()))
         .collect();
     paths.sort();
+    for path in ["/", "/dashboard", "/api/ping"] {
+        let count = paths.iter().filter(|(_, p)| p == path).count();
+        assert_eq!(count, 4 * rounds, "{path}: {paths:?}");
+    }
+    paths.dedup();
     assert_eq!(
         paths,
         vec![
@@ -225,8 +142,11 @@ fn three_dynos_each_warm_themselves() {
             out.contains(&format!("preheat: web.{} warm in", i + 1)),
             "{out}"
         );
+        let rounds = assert_converged(&out, 2);
         let mut paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+        assert_eq!(paths.len(), 2 * 4 * rounds);
         paths.sort();
+        paths.dedup();
         assert_eq!(paths, vec!["/", "/dashboard"]);
         let (_, took) = user_request(server.port, "/");
         assert!(
@@ -286,6 +206,12 @@ fn an_app_that_answers_500_is_logged_without_a_crash() {
     assert!(out.contains("preheat: web.2 / 500"), "{out}");
     assert!(out.contains("(expected 2xx/3xx)"), "{out}");
     assert!(out.contains("preheat: web.2 NOT warm in"), "{out}");
+    // Failures never converge, so it stops at max_rounds (5), 4 at once each.
+    assert!(
+        out.contains("(5 rounds, not converged: / failed; 0/20 ok, slowest / "),
+        "{out}"
+    );
+    assert_eq!(out.matches("preheat: web.2 / 500 ×4 ").count(), 5, "{out}");
     assert!(!out.contains("panicked"), "{out}");
 }
 
@@ -380,9 +306,10 @@ fn no_preheat_toml_warms_the_root_path() {
         &[("PORT", port.as_str())],
         &log,
     );
-    wait_for_log(&log, "warm in", Duration::from_secs(10));
-    assert_eq!(server.requests().len(), 1);
-    assert_eq!(server.requests()[0].path, "/");
+    let out = wait_for_log(&log, "warm in", Duration::from_secs(10));
+    let rounds = assert_converged(&out, 1);
+    assert_eq!(server.requests().len(), 4 * rounds);
+    assert!(server.requests().iter().all(|r| r.path == "/"));
 }
 
 #[test]
@@ -393,12 +320,18 @@ fn warm_now_is_a_smoke_test() {
     let out = preheat()
         .args(["warm", "--port", &ok.port.to_string(), "--dir"])
         .arg(app.path())
+        .env("WEB_CONCURRENCY", "3")
         .output()
         .expect("run");
     let text = strip_ansi(&String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("warm in"), "{text}");
-    assert_eq!(ok.requests().len(), 2);
+    // 2 × WEB_CONCURRENCY = 6 at once per path.
+    assert!(text.contains("rounds, converged; "), "{text}");
+    let (rounds, ok_count, all) = verdict_counts(&text);
+    assert!((2..=5).contains(&rounds), "{text}");
+    assert_eq!((ok_count, all), (2 * 6 * rounds, 2 * 6 * rounds), "{text}");
+    assert_eq!(ok.requests().len(), 2 * 6 * rounds);
+    assert!(text.contains("/health 200 ×6 "), "{text}");
 
     let bad = SlowServer::start(Duration::ZERO, Duration::ZERO, 503);
     std::thread::sleep(Duration::from_millis(100));

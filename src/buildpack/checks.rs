@@ -82,11 +82,12 @@ pub(crate) fn validate(app_dir: &Path) -> Result<Config, BuildError> {
 /// The plan that release phase will run, then the Procfile check.
 pub(crate) fn plan_and_procfile(config: &Config, app_dir: &Path) -> Result<(), BuildError> {
     plan::print(config);
-    check_procfile(app_dir).map_err(BuildError::Procfile)
+    check_procfile(app_dir, config).map_err(BuildError::Procfile)
 }
 
-fn check_procfile(app_dir: &Path) -> Result<(), ProcfileError> {
-    match Procfile::read(app_dir)? {
+fn check_procfile(app_dir: &Path, config: &Config) -> Result<(), ProcfileError> {
+    let procfile = Procfile::read(app_dir)?;
+    match &procfile {
         Some(procfile) if procfile.release_runs_preheat() => {
             output::bullet("Procfile runs `preheat release` in release phase");
         }
@@ -101,6 +102,9 @@ fn check_procfile(app_dir: &Path) -> Result<(), ProcfileError> {
         None => output::warning(&format!(
             "There is no Procfile, so the migrations and priming above will not run.\n\nCreate a Procfile with this line (and your `web:` command):\n\n    {RELEASE_LINE}\n"
         )),
+    }
+    if let Some(procfile) = &procfile {
+        plan::print_gate(config, procfile);
     }
     Ok(())
 }

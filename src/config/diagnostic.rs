@@ -170,6 +170,10 @@ pub(super) fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)
 }
 
 pub(super) fn closest(unknown: &str, candidates: &[String]) -> Option<String> {
+    // Edit distance costs length × length in time and memory; no key is this long.
+    if unknown.len() > 64 {
+        return None;
+    }
     candidates
         .iter()
         .map(|c| (strsim::damerau_levenshtein(unknown, c), c))
@@ -193,19 +197,53 @@ pub(super) fn invalid(text: &str, path: &Path, located: Located) -> ConfigError 
     let snippet = if source_line.trim().is_empty() {
         String::new()
     } else {
+        let (shown, offset) = window(source_line, column - 1);
         format!(
-            "{pad} |\n{line} | {source_line}\n{pad} | {spaces}{carets}",
+            "{pad} |\n{line} | {shown}\n{pad} | {spaces}{carets}",
             pad = " ".repeat(gutter),
-            spaces = " ".repeat(column - 1),
-            carets = "^".repeat(width),
+            spaces = " ".repeat(offset),
+            carets = "^".repeat(width.min(SNIPPET_CHARS)),
         )
     };
     ConfigError::Invalid {
         path: path.to_path_buf(),
         line,
         column,
-        message: located.message,
+        message: cap(located.message, MESSAGE_CHARS),
         snippet,
-        help: located.help,
+        help: cap(located.help, HELP_CHARS),
     }
+}
+
+/// How much of a long line, or of a long message, an error shows.
+const SNIPPET_CHARS: usize = 120;
+const MESSAGE_CHARS: usize = 300;
+const HELP_CHARS: usize = 600;
+
+/// At most [`SNIPPET_CHARS`] of `line` around char `column`, and where the caret goes in it.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let total = line.chars().count();
+    if total <= SNIPPET_CHARS {
+        return (line.to_string(), column);
+    }
+    let first = column.saturating_sub(SNIPPET_CHARS / 2);
+    let mut shown: String = line.chars().skip(first).take(SNIPPET_CHARS).collect();
+    let mut offset = column - first;
+    if first > 0 {
+        shown.insert(0, '…');
+        offset += 1;
+    }
+    if first + SNIPPET_CHARS < total {
+        shown.push('…');
+    }
+    (shown, offset)
+}
+
+/// A message that quotes a megabyte of the file would bury the help line.
+fn cap(message: String, max: usize) -> String {
+    if message.chars().count() <= max {
+        return message;
+    }
+    let cut: String = message.chars().take(max).collect();
+    format!("{cut}…")
 }

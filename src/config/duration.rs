@@ -18,6 +18,10 @@ impl Span {
     }
 }
 
+/// The longest duration preheat accepts. Every deadline is `now + duration`,
+/// and a value near `u64::MAX` seconds would overflow the clock.
+pub(crate) const MAX: Duration = Duration::from_hours(30 * 24);
+
 /// Parses `"500ms"`, `"90s"`, `"5m"`, `"1h"` and sums of them (`"1m30s"`).
 pub(crate) fn parse(input: &str) -> Result<Duration, String> {
     let text = input.trim();
@@ -61,6 +65,11 @@ pub(crate) fn parse(input: &str) -> Result<Duration, String> {
     }
     if total.is_zero() {
         return Err(format!("`{input}` is zero; a duration must be positive"));
+    }
+    if total > MAX {
+        return Err(format!(
+            "`{input}` is longer than 30 days, the longest duration preheat accepts"
+        ));
     }
     Ok(total)
 }
@@ -139,6 +148,12 @@ mod tests {
                 .contains("not a duration")
         );
         assert!(parse("0s").expect_err("invalid").contains("zero"));
+        assert!(
+            parse("18446744073709551615s")
+                .expect_err("invalid")
+                .contains("longer than 30 days")
+        );
+        assert_eq!(parse("720h"), Ok(MAX));
     }
 
     #[test]

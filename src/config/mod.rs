@@ -4,9 +4,13 @@
 mod confirm;
 mod diagnostic;
 pub(crate) mod duration;
+#[cfg(test)]
+mod fuzz_tests;
 pub(crate) mod plan;
 pub(crate) mod procfile;
 pub(crate) mod project_toml;
+#[cfg(test)]
+mod project_toml_fuzz_tests;
 mod raw;
 pub(crate) mod skip;
 mod steps;
@@ -253,11 +257,16 @@ impl<'de> Deserialize<'de> for Method {
 pub(crate) struct Warmup {
     pub(crate) enabled: bool,
     pub(crate) requests: Vec<WarmRequest>,
+    /// The fewest rounds; the warm-up goes on until it converges.
     pub(crate) rounds: u32,
+    /// The most rounds, converged or not.
+    pub(crate) max_rounds: u32,
     pub(crate) concurrency: u32,
     pub(crate) deadline: Duration,
     pub(crate) host: Option<String>,
     pub(crate) url: Option<Template>,
+    /// `preheat gate` opens the port by then (from its start), warm or not.
+    pub(crate) gate_timeout: Duration,
 }
 
 impl Default for Warmup {
@@ -266,13 +275,18 @@ impl Default for Warmup {
             enabled: true,
             requests: vec![WarmRequest::get("/")],
             rounds: 1,
+            max_rounds: DEFAULT_MAX_ROUNDS,
             concurrency: 4,
             deadline: Duration::from_secs(90),
             host: None,
             url: None,
+            gate_timeout: DEFAULT_GATE_TIMEOUT,
         }
     }
 }
+
+/// Under Heroku's 60 s boot timeout, with room for the app to be seen up.
+pub(crate) const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(45);
 
 #[derive(Debug, Clone)]
 pub(crate) struct WarmRequest {
@@ -315,6 +329,9 @@ pub(crate) struct Confirm {
     pub(crate) time_to_live: Duration,
 }
 
+/// `[warmup] max_rounds` unless set (or `rounds`, when that is higher).
+pub(crate) const DEFAULT_MAX_ROUNDS: u32 = 5;
+
 pub(crate) const DEFAULT_CONFIRM_DEADLINE: Duration = Duration::from_mins(30);
 pub(crate) const DEFAULT_CONFIRM_POLL: Duration = Duration::from_secs(5);
 pub(crate) const MIN_CONFIRM_POLL: Duration = Duration::from_secs(5);
@@ -356,8 +373,8 @@ impl Config {
     pub(crate) fn load_dir(dir: &Path) -> Result<Self, ConfigError> {
         let project = project_toml::load(dir)?;
         let path = dir.join(FILE_NAME);
-        let mut config = match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text, &path)?,
+        let mut config = match std::fs::read(&path) {
+            Ok(bytes) => Self::parse_bytes(&bytes, &path)?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 let mut config = Self::defaults();
                 if let Some(project) = project.as_ref().filter(|p| !p.steps.is_empty()) {
@@ -377,6 +394,28 @@ impl Config {
         self.project
             .as_ref()
             .is_some_and(|p| self.source.as_ref() == Some(&p.path))
+    }
+
+    /// Parses the file as read: a byte that is not UTF-8 is an error at its line and column.
+    pub(crate) fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Self, ConfigError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self::parse(text, path),
+            Err(error) => {
+                // The lossy text keeps the valid prefix byte for byte, so the offset holds.
+                let text = String::from_utf8_lossy(bytes);
+                let at = error.valid_up_to();
+                let byte = bytes.get(at).copied().unwrap_or_default();
+                Err(invalid(
+                    &text,
+                    path,
+                    Located::new(
+                        at..at,
+                        format!("byte 0x{byte:02x} is not UTF-8 text"),
+                        "Save preheat.toml as UTF-8; TOML files must be UTF-8.",
+                    ),
+                ))
+            }
+        }
     }
 
     /// Parses and validates; `path` only names the file in errors.

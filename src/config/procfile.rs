@@ -63,7 +63,8 @@ impl Procfile {
             let bad = || ProcfileError::BadLine {
                 path: path.to_path_buf(),
                 line: index + 1,
-                text: trimmed.to_string(),
+                // A megabyte of line would bury the message.
+                text: crate::config::plan::shorten(trimmed, 120),
             };
             let (name, command) = trimmed.split_once(':').ok_or_else(bad)?;
             let name = name.trim();
@@ -121,6 +122,10 @@ fn runs_preheat(command: &str) -> bool {
         .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')'))
         .any(|word| word.rsplit('/').next() == Some("preheat"))
 }
+
+#[cfg(test)]
+#[path = "procfile_fuzz_tests.rs"]
+mod fuzz_tests;
 
 #[cfg(test)]
 mod tests {

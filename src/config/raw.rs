@@ -79,10 +79,12 @@ pub(super) struct RawWarmup {
     #[serde(default)]
     pub(super) request: Vec<RawWarmRequest>,
     pub(super) rounds: Option<Spanned<u32>>,
+    pub(super) max_rounds: Option<Spanned<u32>>,
     pub(super) concurrency: Option<Spanned<u32>>,
     pub(super) deadline: Option<Span>,
     pub(super) host: Option<String>,
     pub(super) url: Option<Spanned<Template>>,
+    pub(super) gate_timeout: Option<Spanned<Span>>,
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,9 @@ use super::{
 use std::time::Duration;
 use toml::Spanned;
 
+/// More retries than this only wait out the release deadline.
+const MAX_RETRIES: u32 = 100;
+
 pub(super) fn convert_step(
     phase: Phase,
     index: usize,
@@ -86,7 +89,7 @@ pub(super) fn convert_step(
                 headers: http.headers.into_iter().collect(),
                 body: http.body,
                 expect: Expect::from_list(raw.expect_status, Expect::Range(200, 299))?,
-                retries: raw.retries.map_or(0, Spanned::into_inner),
+                retries: retries(raw.retries)?,
                 timeout: http.timeout.map_or(Duration::from_secs(30), Span::get),
             })
         }
@@ -118,6 +121,22 @@ pub(super) fn convert_step(
             .collect(),
         lock,
     })
+}
+
+/// `retries`: at most [`MAX_RETRIES`].
+fn retries(value: Option<Spanned<u32>>) -> Result<u32, Located> {
+    match value {
+        None => Ok(0),
+        Some(r) if *r.get_ref() <= MAX_RETRIES => Ok(r.into_inner()),
+        Some(r) => Err(Located::new(
+            r.span(),
+            format!(
+                "`retries` must be at most {MAX_RETRIES}, not {}",
+                r.get_ref()
+            ),
+            "Each retry waits longer (up to 30s), and the release deadline bounds them all; a few retries are enough.",
+        )),
+    }
 }
 
 /// Resolves a step's `lock`, `lock_timeout` and `lock_url` against the `[release]` defaults.

@@ -403,3 +403,53 @@ fn one_block_for_an_invalid_file_with_each_readers_ending() {
         format!("Invalid preheat.toml\n\n{detail}")
     );
 }
+
+#[test]
+fn max_rounds_defaults_to_five_and_never_below_rounds() {
+    let config = parse("[warmup]\npaths = [\"/\"]\n").expect("valid");
+    assert_eq!((config.warmup.rounds, config.warmup.max_rounds), (1, 5));
+    let config = parse("[warmup]\nrounds = 8\n").expect("valid");
+    assert_eq!((config.warmup.rounds, config.warmup.max_rounds), (8, 8));
+    let config = parse("[warmup]\nrounds = 2\nmax_rounds = 2\n").expect("valid");
+    assert_eq!((config.warmup.rounds, config.warmup.max_rounds), (2, 2));
+}
+
+#[test]
+fn max_rounds_below_rounds_or_out_of_range_is_located() {
+    let (line, column, text) = error("[warmup]\nrounds = 3\nmax_rounds = 2\n");
+    assert_eq!((line, column), (3, 14));
+    assert!(
+        text.contains("`max_rounds` (2) is lower than `rounds` (3)"),
+        "{text}"
+    );
+    let (line, _, text) = error("[warmup]\nmax_rounds = 0\n");
+    assert_eq!(line, 2);
+    assert!(
+        text.contains("`max_rounds` must be between 1 and 100, not 0"),
+        "{text}"
+    );
+    let (_, _, text) = error("[warmup]\nmax_round = 3\n");
+    assert!(text.contains("max_rounds"), "{text}");
+}
+
+#[test]
+fn gate_timeout_defaults_to_45s_and_is_checked_where_written() {
+    assert_eq!(
+        parse("").expect("valid").warmup.gate_timeout,
+        Duration::from_secs(45)
+    );
+    let config = parse("[warmup]\ngate_timeout = \"20s\"\n").expect("valid");
+    assert_eq!(config.warmup.gate_timeout, Duration::from_secs(20));
+    let (line, column, text) = error("[warmup]\npaths = [\"/\"]\ngate_timeout = \"2h\"\n");
+    assert_eq!((line, column), (3, 16));
+    assert!(
+        text.contains("`gate_timeout` must be between 1s and 1h, not 2h"),
+        "{text}"
+    );
+    let (line, _, text) = error("[warmup]\ngate_timeout = \"500ms\"\n");
+    assert_eq!(line, 2);
+    assert!(text.contains("not 500ms"), "{text}");
+    let (line, _, text) = error("[warmup]\ngate_timeout = \"soon\"\n");
+    assert_eq!(line, 2);
+    assert!(text.contains("soon"), "{text}");
+}

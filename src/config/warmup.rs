@@ -4,7 +4,7 @@ use super::diagnostic::Located;
 use super::duration::Span;
 use super::raw::RawWarmup;
 use super::steps::check_url;
-use super::{Expect, WarmRequest, Warmup};
+use super::{DEFAULT_MAX_ROUNDS, Expect, WarmRequest, Warmup};
 use std::time::Duration;
 use toml::Spanned;
 
@@ -50,15 +50,50 @@ pub(super) fn convert_warmup(raw: Spanned<RawWarmup>) -> Result<Warmup, Located>
     if let Some(url) = &raw.url {
         check_url(url)?;
     }
+    let rounds = bounded(raw.rounds, "rounds", 1, 100)?;
+    let max_rounds = match raw.max_rounds {
+        Some(max) if *max.get_ref() < rounds && (1..=100).contains(max.get_ref()) => {
+            return Err(Located::new(
+                max.span(),
+                format!(
+                    "`max_rounds` ({}) is lower than `rounds` ({rounds})",
+                    max.get_ref()
+                ),
+                "`rounds` is the fewest rounds and `max_rounds` the most: raise `max_rounds` or lower `rounds`.",
+            ));
+        }
+        Some(max) => bounded(Some(max), "max_rounds", DEFAULT_MAX_ROUNDS, 100)?,
+        None => DEFAULT_MAX_ROUNDS.max(rounds),
+    };
     Ok(Warmup {
         enabled: raw.enabled,
         requests,
-        rounds: bounded(raw.rounds, "rounds", 1, 100)?,
+        rounds,
+        max_rounds,
         concurrency: bounded(raw.concurrency, "concurrency", 4, 64)?,
         deadline: raw.deadline.map_or(Duration::from_secs(90), Span::get),
         host: raw.host,
         url: raw.url.map(Spanned::into_inner),
+        gate_timeout: gate_timeout(raw.gate_timeout)?,
     })
+}
+
+/// `gate_timeout`: from 1s to 1h; the platform's own boot timeout is the real bound.
+fn gate_timeout(value: Option<Spanned<Span>>) -> Result<Duration, Located> {
+    const RANGE: std::ops::RangeInclusive<Duration> =
+        Duration::from_secs(1)..=Duration::from_hours(1);
+    match value {
+        None => Ok(super::DEFAULT_GATE_TIMEOUT),
+        Some(v) if RANGE.contains(&v.get_ref().get()) => Ok(v.into_inner().get()),
+        Some(v) => Err(Located::new(
+            v.span(),
+            format!(
+                "`gate_timeout` must be between 1s and 1h, not {}",
+                v.get_ref()
+            ),
+            "`preheat gate` opens the port by then even if the app is not warm yet. Keep it under the platform's boot timeout, like \"45s\" for Heroku's 60s.",
+        )),
+    }
 }
 
 fn check_path(path: &Spanned<String>) -> Result<(), Located> {

@@ -239,11 +239,13 @@ fn notify(
     output::bullet("Notify");
     let backoff =
         (session.confirm.poll / 5).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    // 15s an attempt at the 5s poll; scaled down, like the backoff, under the test knob.
+    let attempt = (session.confirm.poll * 3).clamp(Duration::from_secs(2), Duration::from_secs(15));
     // Its own budget: a timed-out wait still gets its notification out.
     match notify::send(
         notify,
         &notice,
-        backoff,
+        (backoff, attempt),
         Instant::now() + Duration::from_mins(1),
     ) {
         Ok(line) => {
@@ -471,7 +473,7 @@ impl Watch<'_> {
 
 /// The commit: `SOURCE_VERSION`, `HEROKU_BUILD_COMMIT` or `HEROKU_SLUG_COMMIT`,
 /// else the release's description (`Deploy 3f2e1a9b` gives `3f2e1a9b`).
-fn commit(description: Option<&str>) -> Option<String> {
+pub(super) fn commit(description: Option<&str>) -> Option<String> {
     [
         "SOURCE_VERSION",
         "HEROKU_BUILD_COMMIT",

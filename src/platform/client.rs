@@ -238,11 +238,11 @@ enum Answer {
 
 /// The error body of the Platform API: `{ "id": "forbidden", "message": "…" }`.
 #[derive(serde::Deserialize, Default)]
-struct ErrorBody {
+pub(crate) struct ErrorBody {
     #[serde(default)]
-    id: String,
+    pub(crate) id: String,
     #[serde(default)]
-    message: String,
+    pub(crate) message: String,
 }
 
 /// A client for one app. It holds the token, and never shows it: its `Debug`
@@ -616,23 +616,55 @@ pub(super) fn describe(method: &Method, path: &[&str]) -> String {
     format!("{method} /{}", path.join("/"))
 }
 
+/// The most of one answer preheat reads. A page of 1000 dynos is well under
+/// 1 MB; a server that sends more is not the Platform API, and must not fill
+/// the dyno's memory.
+pub(crate) const MAX_ANSWER: u64 = 4 * 1024 * 1024;
+
 pub(super) fn parse<T: DeserializeOwned>(response: Response, request: &str) -> Result<T, ApiError> {
-    let bytes = response.bytes().map_err(|e| ApiError::BadResponse {
-        request: request.to_string(),
-        error: crate::release::httpstep::describe_error(&e),
+    let body = crate::release::httpstep::read_at_most(response, MAX_ANSWER + 1).map_err(|e| {
+        ApiError::BadResponse {
+            request: request.to_string(),
+            error: format!(
+                "the answer was cut short: {}",
+                crate::release::httpstep::describe_io_error(&e)
+            ),
+        }
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadResponse {
+    decode(&body, request)
+}
+
+/// An answer's JSON; one larger than [`MAX_ANSWER`] is refused unread.
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], request: &str) -> Result<T, ApiError> {
+    if body.len() as u64 > MAX_ANSWER {
+        return Err(ApiError::BadResponse {
+            request: request.to_string(),
+            error: format!(
+                "the answer is larger than {} MB, more than any Platform API answer preheat reads",
+                MAX_ANSWER / (1024 * 1024)
+            ),
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadResponse {
         request: request.to_string(),
         error: e.to_string(),
     })
 }
 
 fn error_body(response: Response) -> ErrorBody {
-    let text = response.text().unwrap_or_default();
-    let mut body: ErrorBody = serde_json::from_str(&text).unwrap_or_default();
-    if body.message.is_empty() {
-        body.message = crate::config::plan::shorten(&text, 200);
-    }
+    error_from_text(&crate::release::httpstep::error_text(response))
+}
+
+/// The `id` and `message` of an error answer, or its start as the message.
+pub(crate) fn error_from_text(text: &str) -> ErrorBody {
+    let mut body: ErrorBody = serde_json::from_str(text).unwrap_or_default();
+    let message = if body.message.is_empty() {
+        text
+    } else {
+        &body.message
+    };
+    body.message = crate::config::plan::shorten(message, 200);
+    body.id = crate::config::plan::shorten(&body.id, 100);
     // The message is the server's text: it must not smuggle a secret into the output.
     body.message = redact::scrub(body.message.trim().trim_end_matches('.'));
     body.id = redact::scrub(&body.id);

@@ -6,6 +6,8 @@ pub(crate) mod notify;
 
 pub(crate) mod await_live;
 pub(crate) mod client;
+#[cfg(test)]
+mod fuzz_tests;
 pub(crate) mod one_off;
 mod release_version;
 pub(crate) mod restart;

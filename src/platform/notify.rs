@@ -182,11 +182,12 @@ impl fmt::Display for NotifyError {
 
 impl std::error::Error for NotifyError {}
 
-/// POSTs the notice; returns a line like `hooks.slack.com answered 200 (0.3s)`.
+/// POSTs the notice, each attempt within `attempt_timeout`; returns a line
+/// like `hooks.slack.com answered 200 (0.3s)`.
 pub(crate) fn send(
     notify: &Notify,
     notice: &Notice,
-    backoff: Duration,
+    (backoff, attempt_timeout): (Duration, Duration),
     deadline: Instant,
 ) -> Result<String, NotifyError> {
     let url = notify.webhook.expand().map_err(NotifyError::MissingVar)?;
@@ -227,7 +228,7 @@ pub(crate) fn send(
         }
         let mut request = client
             .post(parsed.clone())
-            .timeout(left.min(Duration::from_secs(15)))
+            .timeout(left.min(attempt_timeout))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.clone());
         if let Some(signature) = &signature {
@@ -244,7 +245,7 @@ pub(crate) fn send(
             }
             Ok(response) => {
                 let status = response.status().as_u16();
-                let text = response.text().unwrap_or_default();
+                let text = crate::release::httpstep::error_text(response);
                 let error = NotifyError::Status {
                     host: host.clone(),
                     status,

@@ -33,7 +33,6 @@ pub(crate) fn warm_until_warm(
         base: url.clone(),
         host: warmup.host.clone(),
     };
-    let expected = warmup.requests.len() * warmup.rounds as usize;
     let mut round = 0u32;
     let mut said_warm = false;
     loop {
@@ -46,8 +45,10 @@ pub(crate) fn warm_until_warm(
             }
         });
         let lines = lines.into_inner().unwrap_or_default();
-        let verdict = report.verdict(expected);
-        let warm = report.all_ok() && report.hits.len() == expected;
+        let verdict = report.verdict();
+        // Through the router, latency varies by dyno and network: a round
+        // with every answer right counts, converged or not (the verdict says).
+        let warm = report.all_ok();
         if warm && Instant::now() >= keep_until {
             if round == 1 {
                 for line in &lines {

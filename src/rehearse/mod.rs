@@ -4,6 +4,9 @@
 //! themselves as the exec.d program makes them, and reports what the first
 //! users would have waited.
 
+mod dotenv;
+use dotenv::dotenv;
+
 use crate::config::Config;
 use crate::config::duration::human;
 use crate::config::plan;
@@ -14,6 +17,9 @@ use crate::release::process::{self, Outcome};
 use crate::release::signals;
 use nix::unistd::Pid;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+
+/// The most of a first response that a rehearsal reads before it stops the clock.
+const BODY_CAP: u64 = 64 * 1024 * 1024;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -252,25 +258,6 @@ fn bash(command_line: &str, dir: &Path, env: &[(String, String)]) -> Command {
     command
 }
 
-/// `.env` in the app dir, as `heroku local` reads it.
-fn dotenv(dir: &Path) -> Result<Vec<(String, String)>, String> {
-    let path = dir.join(".env");
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    let iter = dotenvy::from_path_iter(&path)
-        .map_err(|e| format!("Could not read {}: {e}", path.display()))?;
-    let vars: Result<Vec<_>, _> = iter.collect();
-    let vars = vars.map_err(|e| {
-        format!(
-            "{} is not a valid .env file: {e}\n\nEach line must look like `NAME=value`.",
-            path.display()
-        )
-    })?;
-    output::sub_bullet(&format!("Loaded {} variable(s) from .env", vars.len()));
-    Ok(vars)
-}
-
 fn free_port() -> Result<u16, RehearsalError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -501,7 +488,12 @@ fn time_get(
             crate::release::httpstep::describe_error(&e)
         ))
     })?;
-    let _ = response.bytes();
+    // Time to the last byte, read through a small buffer: an endless body
+    // costs time (the client's timeout ends it), never memory.
+    let _ = std::io::copy(
+        &mut std::io::Read::take(response, BODY_CAP),
+        &mut std::io::sink(),
+    );
     Ok(started.elapsed())
 }
 

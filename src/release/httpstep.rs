@@ -8,6 +8,7 @@ use crate::output;
 use crate::redact;
 use crate::release::signals;
 use std::fmt;
+use std::io::Read as _;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -144,7 +145,7 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
         .map_err(|e| HttpError::BadRequest(format!("could not set up HTTP: {e}")))?;
     let method = reqwest::Method::from_bytes(step.method.as_str().as_bytes())
         .map_err(|e| HttpError::BadRequest(e.to_string()))?;
-    let attempts = step.retries + 1;
+    let attempts = step.retries.saturating_add(1);
 
     for attempt in 1..=attempts {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -174,7 +175,7 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
                 }
                 // A prime step waits at most five minutes for a server's Retry-After.
                 let retry_after = retry_after(&response).map(|w| w.min(Duration::from_mins(5)));
-                let text = response.text().unwrap_or_default();
+                let text = error_text(response);
                 let body = redact::scrub(&crate::config::plan::shorten(&text, 200));
                 output::sub_bullet(&format!(
                     "{shown} → {} {reason} ({elapsed}), expected {}",
@@ -250,6 +251,42 @@ fn send_interruptibly(
     }
 }
 
+/// How much of an error body preheat reads: messages show 200 characters of it.
+pub(crate) const ERROR_BODY_CAP: u64 = 4096;
+
+/// Reads at most `cap` bytes of a body, so that no server can fill preheat's
+/// memory; the error is the transport's (a reset, a timeout).
+pub(crate) fn read_at_most(
+    response: reqwest::blocking::Response,
+    cap: u64,
+) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    response.take(cap).read_to_end(&mut body)?;
+    Ok(body)
+}
+
+/// The start of an error body as text, for a message; what arrived before a
+/// reset or a timeout still says something, so it is kept.
+pub(crate) fn error_text(response: reqwest::blocking::Response) -> String {
+    let mut body = Vec::new();
+    let _ = response.take(ERROR_BODY_CAP).read_to_end(&mut body);
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// An I/O error from reading a body, with its innermost cause, scrubbed.
+pub(crate) fn describe_io_error(error: &std::io::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    redact::scrub(&text)
+}
+
 /// `Retry-After` in seconds or as an HTTP date (a date in the past is zero).
 pub(crate) fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
     let value = response.headers().get("retry-after")?.to_str().ok()?.trim();
@@ -277,7 +314,11 @@ pub(crate) fn describe_error(error: &reqwest::Error) -> String {
         detail.push(cause.to_string());
         source = cause.source();
     }
-    let detail = detail.last().cloned().unwrap_or_default();
+    let mut detail = detail.last().cloned().unwrap_or_default();
+    // What rustls says when an https:// URL reaches a plain HTTP server.
+    if detail.contains("InvalidContentType") {
+        detail.push_str(" (the server speaks plain HTTP; use an http:// URL)");
+    }
     redact::scrub(&if detail.is_empty() {
         kind.to_string()
     } else {

@@ -2,6 +2,8 @@
 //! and runners that invoke `bin/detect` and `bin/build` as the CNB lifecycle does.
 #![allow(dead_code)]
 
+pub(crate) mod hostile;
+pub(crate) mod launch;
 pub(crate) mod platform_api;
 
 use std::io::Read;
