@@ -1,6 +1,6 @@
 //! `examples/django` rehearsed end to end: real gunicorn workers from the test
-//! venv, a real PostgreSQL database (fresh per run), the migration under the
-//! PostgreSQL lock, priming, and the first users as the router sends them.
+//! venv, a real `PostgreSQL` database (fresh per run), the migration under the
+//! `PostgreSQL` lock, priming, and the first users as the router sends them.
 
 #![allow(unused_crate_dependencies)]
 

@@ -388,3 +388,57 @@ fn ctrl_c_stops_everything() {
         "warmers left running"
     );
 }
+
+/// Issue 13, item 5: rehearse runs `web: preheat gate -- CMD` as written, and
+/// `--compare` runs the bare CMD. Needs `preheat gate` (branch `gate`).
+#[test]
+#[ignore = "needs `preheat gate` from branch gate: enable once it is merged"]
+fn a_gated_web_command_is_rehearsed_with_its_gate_and_compared_without() {
+    let (dir, web) = example_copy();
+    std::fs::write(
+        dir.path().join("Procfile"),
+        "web: preheat gate -- bin/web\nrelease: preheat release\n",
+    )
+    .expect("Procfile");
+    let web_path = web.display().to_string();
+    let json = dir.path().join("figures.json");
+    let run = rehearse(
+        dir.path(),
+        &[
+            "--dynos",
+            "1",
+            "--compare",
+            "--json",
+            &json.display().to_string(),
+        ],
+        &[("PREHEAT_EXAMPLE_BIN", &web_path), ("COLD_MS", "600")],
+    );
+    let out = run.all();
+    assert_eq!(run.code, Some(0), "{out}");
+    assert!(
+        out.contains("Booting 1 web dyno: `preheat gate -- bin/web`, which the gate warms before it opens the port"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Booting the same dynos again without the gate: `bin/web` (--compare)"),
+        "{out}"
+    );
+    let figures = figures(&json);
+    assert_eq!(figures["gated"], true);
+    let (warm, cold) = (&figures["warm"][0], &figures["cold"][0]);
+    assert_eq!(warm["warm_up"], "gate", "{warm}");
+    assert_eq!(cold["warm_up"], "off", "{cold}");
+    for user in warm["first_users"].as_array().into_iter().flatten() {
+        assert_eq!(user["status"], 200, "{user}");
+    }
+    let (warm_worst, cold_worst) = (num(warm, "first_worst_ms"), num(cold, "first_worst_ms"));
+    assert!(
+        cold_worst >= 500.0,
+        "without the gate the first user pays the cold start: {cold_worst}ms"
+    );
+    assert!(
+        warm_worst * 3.0 < cold_worst,
+        "the gate opens warm: {warm_worst}ms vs {cold_worst}ms cold"
+    );
+    assert!(processes_with(&web_path).is_empty(), "dynos left running");
+}

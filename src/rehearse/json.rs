@@ -19,12 +19,12 @@ struct Document<'a> {
     path: &'a str,
     burst: usize,
     release_ms: f64,
-    warm: Vec<Dyno<'a>>,
-    cold: Option<Vec<Dyno<'a>>>,
+    warm: Vec<DynoFigures<'a>>,
+    cold: Option<Vec<DynoFigures<'a>>>,
 }
 
 #[derive(Serialize)]
-struct Dyno<'a> {
+struct DynoFigures<'a> {
     dyno: &'a str,
     bind_ms: f64,
     /// `"done"`, `"gave_up"`, `"gate"` or `"off"`.
@@ -56,14 +56,14 @@ fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-fn dyno(m: &Measured) -> Dyno<'_> {
+fn dyno(m: &Measured) -> DynoFigures<'_> {
     let (warm_up, warm_up_ms) = match m.warm_up {
         WarmUp::Off => ("off", None),
         WarmUp::Gate => ("gate", None),
         WarmUp::GaveUp => ("gave_up", None),
         WarmUp::Done(after) => ("done", Some(millis(after))),
     };
-    Dyno {
+    DynoFigures {
         dyno: &m.name,
         bind_ms: millis(m.bound_after),
         warm_up,
@@ -108,5 +108,7 @@ pub(crate) fn write(
     let text = serde_json::to_string_pretty(&document)
         .map_err(|e| format!("Could not write the figures as JSON: {e}"))?;
     std::fs::write(file, text + "\n")
-        .map_err(|e| format!("Could not write {}: {e}", file.display()))
+        .map_err(|e| format!("Could not write {}: {e}", file.display()))?;
+    crate::output::sub_bullet(&format!("Wrote the figures to {}", file.display()));
+    Ok(())
 }

@@ -71,29 +71,8 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
     // 3 and 4. Boot the dynos: the web command as written, the gate included.
     let gated = gated_command(&web);
     let warm_on = config.warmup.enabled;
-    output::bullet(&format!(
-        "Booting {} web dyno{}: `{web}`{}",
-        options.dynos,
-        if options.dynos == 1 { "" } else { "s" },
-        if gated.is_some() {
-            ", which the gate warms before it opens the port"
-        } else if warm_on {
-            ", each warming itself at boot"
-        } else {
-            " ([warmup] is off)"
-        }
-    ));
     let host = users::host(config.warmup.host.as_deref(), &env);
-    match host.from {
-        Some(from) => output::sub_bullet(&format!(
-            "First users send Host: {} (from {from})",
-            host.name
-        )),
-        None => output::sub_bullet(&format!(
-            "First users send Host: {} (no `[warmup] host` or HEROKU_APP_DEFAULT_DOMAIN_NAME; set one to rehearse with your app's domain)",
-            host.name
-        )),
-    }
+    announce(options.dynos, &web, gated.is_some(), warm_on, &host);
     let path = config
         .warmup
         .requests
@@ -128,17 +107,7 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
     let mut problem = report::failure(&context, &warm, "after the warm-up");
     // A failing first user ends the rehearsal: a cold run would fail the same way.
     let cold = if options.compare && problem.is_none() {
-        let command = gated.unwrap_or(&web);
-        output::bullet(&if gated.is_some() {
-            format!("Booting the same dynos again without the gate: `{command}` (--compare)")
-        } else {
-            "Booting the same dynos again without the warm-up (--compare)".to_string()
-        });
-        match plan.run(&Boot {
-            command,
-            warmer: false,
-            gated: false,
-        }) {
+        match cold_run(&plan, gated.unwrap_or(&web), gated.is_some()) {
             Ok(measured) => {
                 problem = report::failure(&context, &measured, "cold");
                 Some(measured)
@@ -156,12 +125,9 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
             gated: gated.is_some(),
             host_from: host.from,
         };
-        match json::write(file, &run, &context, &warm, cold.as_deref()) {
-            Ok(()) => output::sub_bullet(&format!("Wrote the figures to {}", file.display())),
-            Err(message) => {
-                output::error(&message);
-                return exit::FAILED;
-            }
+        if let Err(message) = json::write(file, &run, &context, &warm, cold.as_deref()) {
+            output::error(&message);
+            return exit::FAILED;
         }
     }
     if let Some(problem) = problem {
@@ -170,6 +136,49 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
     }
     bullet_stream::global::print::all_done(&Some(started));
     exit::OK
+}
+
+/// `--compare`: the same dynos again, cold, and without the gate if there was one.
+fn cold_run(
+    plan: &FleetPlan,
+    command: &str,
+    gated: bool,
+) -> Result<Vec<dynos::Measured>, RehearsalError> {
+    output::bullet(&if gated {
+        format!("Booting the same dynos again without the gate: `{command}` (--compare)")
+    } else {
+        "Booting the same dynos again without the warm-up (--compare)".to_string()
+    });
+    plan.run(&Boot {
+        command,
+        warmer: false,
+        gated: false,
+    })
+}
+
+/// What is about to boot, and which Host the first users send.
+fn announce(dynos: u16, web: &str, gated: bool, warm_on: bool, host: &users::Host) {
+    output::bullet(&format!(
+        "Booting {dynos} web dyno{}: `{web}`{}",
+        if dynos == 1 { "" } else { "s" },
+        if gated {
+            ", which the gate warms before it opens the port"
+        } else if warm_on {
+            ", each warming itself at boot"
+        } else {
+            " ([warmup] is off)"
+        }
+    ));
+    match host.from {
+        Some(from) => output::sub_bullet(&format!(
+            "First users send Host: {} (from {from})",
+            host.name
+        )),
+        None => output::sub_bullet(&format!(
+            "First users send Host: {} (no `[warmup] host` or HEROKU_APP_DEFAULT_DOMAIN_NAME; set one to rehearse with your app's domain)",
+            host.name
+        )),
+    }
 }
 
 pub(crate) fn stopped(signal: i32) -> u8 {

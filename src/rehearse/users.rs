@@ -271,10 +271,10 @@ fn read_response(stream: &mut TcpStream) -> std::io::Result<(u16, Option<String>
             break;
         }
         let read = match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(read) => read,
-            // The status is what counts; a body cut short still took its time.
-            Err(_) => break,
+            Ok(read) if read > 0 => read,
+            // The end, or a body cut short: the status is what counts, and the
+            // time it took is already spent.
+            _ => break,
         };
         body += read;
         tail.extend_from_slice(&chunk[..read]);
