@@ -149,3 +149,81 @@ pub(crate) fn failure(context: &Context, measured: &[Measured], run: &str) -> Op
         host = context.host,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rehearse::users::Answer;
+
+    fn dyno(statuses: &[(Option<u16>, Option<&str>)]) -> Measured {
+        Measured {
+            name: "web.1".to_string(),
+            bound_after: Duration::from_millis(300),
+            warm_up: WarmUp::Done(Duration::from_millis(900)),
+            first: statuses
+                .iter()
+                .map(|(status, location)| Answer {
+                    status: *status,
+                    took: Duration::from_millis(5),
+                    location: location.map(str::to_string),
+                    problem: status.is_none().then(|| "Connection refused".to_string()),
+                })
+                .collect(),
+            steady: Vec::new(),
+        }
+    }
+
+    fn context() -> Context<'static> {
+        Context {
+            release: Duration::ZERO,
+            host: "shop.example.com",
+            path: "/",
+            burst: 3,
+        }
+    }
+
+    #[test]
+    fn statuses_are_counted() {
+        let m = dyno(&[
+            (Some(200), None),
+            (Some(400), None),
+            (Some(200), None),
+            (None, None),
+        ]);
+        assert_eq!(statuses(&m), "1×--- 2×200 1×400");
+    }
+
+    #[test]
+    fn a_4xx_first_user_fails_with_the_hint() {
+        let m = dyno(&[(Some(200), None), (Some(400), None), (Some(400), None)]);
+        let text = failure(&context(), &[m], "cold").expect("a failure");
+        assert!(text.starts_with("web.1's first users did not get the page (cold): 2 of 3 got 400\nfor GET / with Host: shop.example.com."), "{text}");
+        assert!(
+            text.contains("ALLOWED_HOSTS") && text.contains("config.hosts"),
+            "{text}"
+        );
+        assert!(!text.contains("rehearse sent `Host: localhost`"), "{text}");
+    }
+
+    #[test]
+    fn a_redirect_to_https_fails_but_other_redirects_pass() {
+        let to_login = dyno(&[(Some(302), Some("/login"))]);
+        assert!(failure(&context(), &[to_login], "cold").is_none());
+        let to_https = dyno(&[(Some(301), Some("https://shop.example.com/"))]);
+        let text = failure(&context(), &[to_https], "cold").expect("a failure");
+        assert!(
+            text.contains("got 301, a redirect to https://shop.example.com/"),
+            "{text}"
+        );
+        assert!(text.contains("SECURE_PROXY_SSL_HEADER"), "{text}");
+    }
+
+    #[test]
+    fn no_answer_is_a_failure() {
+        let text = failure(&context(), &[dyno(&[(None, None)])], "cold").expect("a failure");
+        assert!(
+            text.contains("got no answer (Connection refused)"),
+            "{text}"
+        );
+    }
+}
