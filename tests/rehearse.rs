@@ -423,6 +423,7 @@ fn a_gated_web_command_is_rehearsed_with_its_gate_and_compared_without() {
         out.contains("Booting the same dynos again without the gate: `bin/web` (--compare)"),
         "{out}"
     );
+    assert!(out.contains("Without the gate (--compare):"), "{out}");
     let figures = figures(&json);
     assert_eq!(figures["gated"], true);
     let (warm, cold) = (&figures["warm"][0], &figures["cold"][0]);

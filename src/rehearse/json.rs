@@ -48,7 +48,6 @@ struct User<'a> {
 pub(crate) struct Run<'a> {
     pub(crate) ok: bool,
     pub(crate) web: &'a str,
-    pub(crate) gated: bool,
     pub(crate) host_from: Option<&'a str>,
 }
 
@@ -96,7 +95,7 @@ pub(crate) fn write(
         schema: 1,
         ok: run.ok,
         web: run.web,
-        gated: run.gated,
+        gated: context.gated,
         host: context.host,
         host_from: run.host_from,
         path: context.path,

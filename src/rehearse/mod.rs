@@ -95,6 +95,7 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
         host: &host.name,
         path: &path,
         burst,
+        gated: gated.is_some(),
     };
     let warm = match plan.run(&Boot {
         command: &web,
@@ -122,7 +123,6 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
         let run = json::Run {
             ok: problem.is_none(),
             web: &web,
-            gated: gated.is_some(),
             host_from: host.from,
         };
         if let Err(message) = json::write(file, &run, &context, &warm, cold.as_deref()) {

@@ -17,6 +17,8 @@ pub(crate) struct Context<'a> {
     pub(crate) host: &'a str,
     pub(crate) path: &'a str,
     pub(crate) burst: usize,
+    /// The web command is `preheat gate -- CMD`; the cold run is the bare CMD.
+    pub(crate) gated: bool,
 }
 
 pub(crate) fn ms(duration: Duration) -> String {
@@ -88,7 +90,11 @@ pub(crate) fn print(context: &Context, warm: &[Measured], cold: Option<&[Measure
     let Some(cold) = cold else {
         return;
     };
-    output::sub_bullet("Without warm-up (--compare):");
+    output::sub_bullet(if context.gated {
+        "Without the gate (--compare):"
+    } else {
+        "Without warm-up (--compare):"
+    });
     for m in cold {
         output::sub_bullet(&row(m));
     }
@@ -179,6 +185,7 @@ mod tests {
             host: "shop.example.com",
             path: "/",
             burst: 3,
+            gated: false,
         }
     }
 
