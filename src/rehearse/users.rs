@@ -69,9 +69,15 @@ pub(crate) fn web_concurrency(dotenv: &[(String, String)]) -> u16 {
         .unwrap_or(1)
 }
 
-/// How many first users arrive at once: two per worker, at least two.
+/// Most first users sent at once: one thread each.
+const MAX_BURST: usize = 256;
+
+/// How many first users arrive at once: two per worker, at least two (and
+/// at most 256, whatever `WEB_CONCURRENCY` says).
 pub(crate) fn burst_size(web_concurrency: u16) -> usize {
-    usize::from(web_concurrency).saturating_mul(2).max(2)
+    usize::from(web_concurrency)
+        .saturating_mul(2)
+        .clamp(2, MAX_BURST)
 }
 
 /// What one user got.
@@ -301,6 +307,7 @@ mod tests {
     fn the_burst_is_two_users_per_worker_and_at_least_two() {
         assert_eq!(burst_size(1), 2);
         assert_eq!(burst_size(3), 6);
+        assert_eq!(burst_size(u16::MAX), 256);
     }
 
     #[test]
