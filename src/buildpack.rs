@@ -146,7 +146,7 @@ impl Buildpack for PreheatBuildpack {
         }
 
         plan::print(&config);
-        check_procfile(&context.app_dir).map_err(BuildError::Procfile)?;
+        check_procfile(&context.app_dir, &config).map_err(BuildError::Procfile)?;
         bullet_stream::global::print::all_done(&Some(started));
         BuildResultBuilder::new().build()
     }
@@ -176,8 +176,9 @@ fn install(layer: &Path, preheat: &Path, boot: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn check_procfile(app_dir: &Path) -> Result<(), ProcfileError> {
-    match Procfile::read(app_dir)? {
+fn check_procfile(app_dir: &Path, config: &Config) -> Result<(), ProcfileError> {
+    let procfile = Procfile::read(app_dir)?;
+    match &procfile {
         Some(procfile) if procfile.release_runs_preheat() => {
             output::bullet("Procfile runs `preheat release` in release phase");
         }
@@ -192,6 +193,9 @@ fn check_procfile(app_dir: &Path) -> Result<(), ProcfileError> {
         None => output::warning(&format!(
             "There is no Procfile, so the migrations and priming above will not run.\n\nCreate a Procfile with this line (and your `web:` command):\n\n    {RELEASE_LINE}\n"
         )),
+    }
+    if let Some(procfile) = &procfile {
+        plan::print_gate(config, procfile);
     }
     Ok(())
 }

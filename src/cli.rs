@@ -50,6 +50,18 @@ enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Run the web command on a private port and open $PORT only once it is warm (Procfile: `web: preheat gate -- CMD`)
+    #[command(arg_required_else_help = true)]
+    Gate {
+        /// The web command; it gets a private PORT, and runs with `bash -c` as the Procfile wrote it
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<String>,
+    },
     /// Wait through the Platform API until VERSION is live on all web dynos, warm it, and notify
     AwaitLive {
         /// Release version, like 42 or v42 (default: `HEROKU_RELEASE_VERSION`)
@@ -125,6 +137,7 @@ pub fn main() -> ExitCode {
                 crate::warmup::boot::now(&dir, port, url.as_deref())
             }
         }
+        Command::Gate { command } => crate::warmup::gate::run(&command),
         Command::AwaitLive { version, app } => {
             crate::platform::await_live::run(version.as_deref(), app.as_deref())
         }
@@ -163,12 +176,21 @@ fn check(dir: &std::path::Path) -> u8 {
     };
     plan::print(&config);
     match Procfile::read(dir) {
-        Ok(Some(procfile)) if procfile.release_runs_preheat() => {
-            output::bullet("Procfile runs `preheat release` in release phase");
+        Ok(procfile) => {
+            if procfile
+                .as_ref()
+                .is_some_and(Procfile::release_runs_preheat)
+            {
+                output::bullet("Procfile runs `preheat release` in release phase");
+            } else {
+                output::warning(&format!(
+                    "The Procfile has no `release:` entry that runs preheat. Add:\n\n    {RELEASE_LINE}\n"
+                ));
+            }
+            if let Some(procfile) = &procfile {
+                plan::print_gate(&config, procfile);
+            }
         }
-        Ok(_) => output::warning(&format!(
-            "The Procfile has no `release:` entry that runs preheat. Add:\n\n    {RELEASE_LINE}\n"
-        )),
         Err(error) => {
             output::error(&error.to_string());
             return exit::USAGE;

@@ -68,3 +68,29 @@ fn check_rejects_a_bad_file_with_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("preheat.toml:3:10:"), "{text}");
 }
+
+#[test]
+fn check_shows_the_gate_when_the_web_command_runs_through_it() {
+    let app = app(&[
+        (
+            "Procfile",
+            "web: preheat gate -- gunicorn -b :$PORT app:app\nrelease: preheat release\n",
+        ),
+        ("preheat.toml", "[warmup]\ngate_timeout = \"30s\"\n"),
+    ]);
+    let out = preheat()
+        .arg("check")
+        .arg(app.path())
+        .output()
+        .expect("run");
+    let text = strip_ansi(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(indoc::indoc! {"
+            - Procfile runs `web` through `preheat gate`: $PORT opens only when the app is warm
+              - runs `gunicorn -b :$PORT app:app` on a private port, warms / there, then opens $PORT; opens anyway at gate_timeout 30s from the start, and never if the app never binds
+              - The boot warm-up (exec.d) stands aside for it at launch
+        "}),
+        "{text}"
+    );
+}

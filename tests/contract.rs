@@ -196,3 +196,30 @@ fn rebuild_replaces_a_layer_from_another_version() {
         run.all()
     );
 }
+
+#[test]
+fn build_says_when_the_web_command_runs_through_the_gate() {
+    let bp = Buildpack::assemble();
+    let app = app(&[(
+        "Procfile",
+        "web: preheat gate -- bundle exec puma -C config/puma.rb\nrelease: preheat release\n",
+    )]);
+    let layers = tempfile::tempdir().expect("tempdir");
+    let run = bp.build(app.path(), layers.path());
+    let out = run.all();
+    assert_eq!(run.code, Some(0), "{out}");
+    assert!(
+        out.contains(
+            "Procfile runs `web` through `preheat gate`: $PORT opens only when the app is warm"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("runs `bundle exec puma -C config/puma.rb` on a private port, warms / there"),
+        "{out}"
+    );
+    assert!(
+        out.contains("The boot warm-up (exec.d) stands aside for it at launch"),
+        "{out}"
+    );
+}

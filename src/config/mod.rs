@@ -251,6 +251,8 @@ pub(crate) struct Warmup {
     pub(crate) deadline: Duration,
     pub(crate) host: Option<String>,
     pub(crate) url: Option<Template>,
+    /// `preheat gate` opens the port by then (from its start), warm or not.
+    pub(crate) gate_timeout: Duration,
 }
 
 impl Default for Warmup {
@@ -263,9 +265,13 @@ impl Default for Warmup {
             deadline: Duration::from_secs(90),
             host: None,
             url: None,
+            gate_timeout: DEFAULT_GATE_TIMEOUT,
         }
     }
 }
+
+/// Under Heroku's 60 s boot timeout, with room for the app to be seen up.
+pub(crate) const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(45);
 
 #[derive(Debug, Clone)]
 pub(crate) struct WarmRequest {

@@ -83,6 +83,34 @@ pub(crate) fn describe_warmup(config: &Config) -> String {
     )
 }
 
+/// What `preheat gate` does for a web command that the Procfile wraps in it.
+pub(crate) fn describe_gate(config: &Config, command: &str) -> String {
+    let warmup = &config.warmup;
+    let command = shorten(command, 60);
+    if !warmup.enabled {
+        return format!(
+            "runs `{command}` on a private port and opens $PORT as soon as it binds (warm-up off)"
+        );
+    }
+    let paths: Vec<&str> = warmup.requests.iter().map(|r| r.path.as_str()).collect();
+    format!(
+        "runs `{command}` on a private port, warms {} there, then opens $PORT; opens anyway at gate_timeout {} from the start, and never if the app never binds",
+        paths.join(", "),
+        Span(warmup.gate_timeout)
+    )
+}
+
+/// Prints what the gate will do when the Procfile's web command runs through it.
+pub(crate) fn print_gate(config: &Config, procfile: &crate::config::procfile::Procfile) {
+    if let Some(command) = procfile.gated_web() {
+        output::bullet(
+            "Procfile runs `web` through `preheat gate`: $PORT opens only when the app is warm",
+        );
+        output::sub_bullet(&describe_gate(config, command));
+        output::sub_bullet("The boot warm-up (exec.d) stands aside for it at launch");
+    }
+}
+
 /// Prints the plan as bullets.
 pub(crate) fn print(config: &Config) {
     match &config.source {
@@ -167,6 +195,21 @@ mod tests {
             "schema: `rake db:migrate` [timeout 30m; only if DATABASE_URL set]"
         );
         assert!(describe_warmup(&config).starts_with("/, /dashboard on every web process"));
+    }
+
+    #[test]
+    fn describes_the_gate() {
+        let parse =
+            |text: &str| Config::parse(text, std::path::Path::new("preheat.toml")).expect("valid");
+        let config = parse("[warmup]\npaths = [\"/\", \"/dashboard\"]\ngate_timeout = \"30s\"\n");
+        assert_eq!(
+            describe_gate(&config, "gunicorn app:app"),
+            "runs `gunicorn app:app` on a private port, warms /, /dashboard there, then opens $PORT; opens anyway at gate_timeout 30s from the start, and never if the app never binds"
+        );
+        assert!(
+            describe_gate(&parse("[warmup]\nenabled = false\n"), "x")
+                .ends_with("opens $PORT as soon as it binds (warm-up off)")
+        );
     }
 
     #[test]

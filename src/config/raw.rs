@@ -83,6 +83,7 @@ pub(super) struct RawWarmup {
     pub(super) deadline: Option<Span>,
     pub(super) host: Option<String>,
     pub(super) url: Option<Spanned<Template>>,
+    pub(super) gate_timeout: Option<Spanned<Span>>,
 }
 
 #[derive(Deserialize)]

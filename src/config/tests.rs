@@ -365,3 +365,25 @@ fn syntax_error_has_a_location() {
     let (line, _, _) = error("[release\n");
     assert_eq!(line, 1);
 }
+
+#[test]
+fn gate_timeout_defaults_to_45s_and_is_checked_where_written() {
+    assert_eq!(
+        parse("").expect("valid").warmup.gate_timeout,
+        Duration::from_secs(45)
+    );
+    let config = parse("[warmup]\ngate_timeout = \"20s\"\n").expect("valid");
+    assert_eq!(config.warmup.gate_timeout, Duration::from_secs(20));
+    let (line, column, text) = error("[warmup]\npaths = [\"/\"]\ngate_timeout = \"2h\"\n");
+    assert_eq!((line, column), (3, 16));
+    assert!(
+        text.contains("`gate_timeout` must be between 1s and 1h, not 2h"),
+        "{text}"
+    );
+    let (line, _, text) = error("[warmup]\ngate_timeout = \"500ms\"\n");
+    assert_eq!(line, 2);
+    assert!(text.contains("not 500ms"), "{text}");
+    let (line, _, text) = error("[warmup]\ngate_timeout = \"soon\"\n");
+    assert_eq!(line, 2);
+    assert!(text.contains("soon"), "{text}");
+}

@@ -58,7 +58,26 @@ pub(super) fn convert_warmup(raw: Spanned<RawWarmup>) -> Result<Warmup, Located>
         deadline: raw.deadline.map_or(Duration::from_secs(90), Span::get),
         host: raw.host,
         url: raw.url.map(Spanned::into_inner),
+        gate_timeout: gate_timeout(raw.gate_timeout)?,
     })
+}
+
+/// `gate_timeout`: from 1s to 1h; the platform's own boot timeout is the real bound.
+fn gate_timeout(value: Option<Spanned<Span>>) -> Result<Duration, Located> {
+    const RANGE: std::ops::RangeInclusive<Duration> =
+        Duration::from_secs(1)..=Duration::from_hours(1);
+    match value {
+        None => Ok(super::DEFAULT_GATE_TIMEOUT),
+        Some(v) if RANGE.contains(&v.get_ref().get()) => Ok(v.into_inner().get()),
+        Some(v) => Err(Located::new(
+            v.span(),
+            format!(
+                "`gate_timeout` must be between 1s and 1h, not {}",
+                v.get_ref()
+            ),
+            "`preheat gate` opens the port by then even if the app is not warm yet. Keep it under the platform's boot timeout, like \"45s\" for Heroku's 60s.",
+        )),
+    }
 }
 
 fn check_path(path: &Spanned<String>) -> Result<(), Located> {
