@@ -390,9 +390,8 @@ fn ctrl_c_stops_everything() {
 }
 
 /// Issue 13, item 5: rehearse runs `web: preheat gate -- CMD` as written, and
-/// `--compare` runs the bare CMD. Needs `preheat gate` (branch `gate`).
+/// `--compare` runs the bare CMD.
 #[test]
-#[ignore = "needs `preheat gate` from branch gate: enable once it is merged"]
 fn a_gated_web_command_is_rehearsed_with_its_gate_and_compared_without() {
     let (dir, web) = example_copy();
     std::fs::write(
