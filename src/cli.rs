@@ -96,6 +96,9 @@ enum Command {
         /// How long a dyno may take to bind its port, like Heroku's boot timeout
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
         boot_timeout: std::time::Duration,
+        /// Also write the figures as JSON to this file (schema in docs/rehearse.md)
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
     },
     /// The steps of the Heroku classic buildpack (its bin/detect and bin/compile call them)
     #[command(hide = true)]
@@ -164,12 +167,14 @@ pub fn main() -> ExitCode {
             dynos,
             compare,
             boot_timeout,
+            json,
         } => crate::rehearse::run(
             &dir,
             &crate::rehearse::Options {
                 dynos,
                 compare,
                 boot_timeout,
+                json,
             },
         ),
         Command::Classic { step } => match step {
