@@ -128,6 +128,12 @@ impl Web {
         self.output.lock().expect("lock").clone()
     }
 
+    /// Whether the output shows `text` within a few seconds (it is read on
+    /// other threads, so it can lag behind what the processes did).
+    fn shows(&self, text: &str) -> bool {
+        eventually(Duration::from_secs(5), || self.log().contains(text))
+    }
+
     fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
@@ -328,7 +334,7 @@ fn no_answer_in_the_cold_window_is_cold_with_the_gate_and_one_is_without() {
         "with the gate, an answer took {slowest:?} (limit {limit:?}, steady median {median:?}): {answered:?}\n{}",
         gated.log()
     );
-    assert!(gated.log().contains("gate: warm in"), "{}", gated.log());
+    assert!(gated.shows("gate: warm in"), "{}", gated.log());
     drop(gated);
 
     let bare = Web::bare(&options);
@@ -524,8 +530,7 @@ fn the_gate_exits_with_the_apps_status() {
     let status = web.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(137), "{}", web.log());
     assert!(
-        web.log()
-            .contains("gate: the app was stopped by SIGKILL; the gate exits 137"),
+        web.shows("gate: the app was stopped by SIGKILL; the gate exits 137"),
         "{}",
         web.log()
     );
@@ -572,14 +577,15 @@ fn sigterm_drains_open_connections_then_exits() {
     let response = read_response(&mut in_flight).expect("the request in flight");
     assert_eq!(response.body, b"slow done\n");
     assert_eq!(web.wait_exit(Duration::from_secs(10)).code(), Some(0));
-    let log = web.log();
     assert!(
-        log.contains("gate: SIGTERM received; passed on to the app"),
-        "{log}"
+        web.shows("gate: SIGTERM received; passed on to the app"),
+        "{}",
+        web.log()
     );
     assert!(
-        log.contains("open ones keep flowing until the app exits"),
-        "{log}"
+        web.shows("open ones keep flowing until the app exits"),
+        "{}",
+        web.log()
     );
 }
 
@@ -602,8 +608,7 @@ fn an_app_that_never_gets_warm_is_opened_at_gate_timeout() {
         "opened after {opened:?}"
     );
     assert!(
-        web.log()
-            .contains("gate: gate_timeout (2s) reached while warming; opening anyway"),
+        web.shows("gate: gate_timeout (2s) reached while warming; opening anyway"),
         "{}",
         web.log()
     );
@@ -622,8 +627,7 @@ fn an_app_that_never_binds_leaves_the_port_closed() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        web.log()
-            .contains("gate_timeout passed and the app has not bound port"),
+        web.shows("gate_timeout passed and the app has not bound port"),
         "{}",
         web.log()
     );
@@ -648,11 +652,12 @@ fn port_in_the_procfile_command_means_the_private_port() {
     let web = Web::start(command, &[("Procfile", &procfile)]);
     web.wait_open();
     assert_eq!(get(web.port, "/").expect("through the gate").status, 200);
-    let log = web.log();
     assert!(
-        log.contains("-m http.server $PORT --bind 127.0.0.1` on private port"),
-        "{log}"
+        web.shows("-m http.server $PORT --bind 127.0.0.1` on private port"),
+        "{}",
+        web.log()
     );
+    let log = web.log();
     assert!(!log.contains("already listens on the public port"), "{log}");
 }
 
@@ -662,13 +667,14 @@ fn reload_signals_pass_through_to_the_app() {
     let web = Web::gated("", &[]);
     web.wait_open();
     web.signal("HUP");
+    // The app's line can come before the gate's own, which is written after the signal.
     assert!(
-        eventually(Duration::from_secs(5), || web
-            .log()
-            .contains("gate_app got SIGHUP")),
+        eventually(Duration::from_secs(5), || {
+            let log = web.log();
+            log.contains("gate_app got SIGHUP") && log.contains("gate: SIGHUP passed on to the app")
+        }),
         "{}",
         web.log()
     );
-    assert!(web.log().contains("gate: SIGHUP passed on to the app"));
     assert_eq!(get(web.port, "/small").expect("still open").status, 200);
 }
