@@ -9,74 +9,16 @@ mod support;
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
-use support::platform_api::{APP, APP_ID, PlatformApi, TOKEN};
+use support::platform_api::{
+    APP, APP_ID, CLEARED, PlatformApi, run_preheat, web_app, with_watchdog,
+};
 use support::{HttpServer, Run, Seen, SlowServer, app, preheat};
 
-/// Variables a developer's shell (or CI) might set, which would change the run.
-const CLEARED: [&str; 17] = [
-    "PREHEAT_SKIP",
-    "PREHEAT_API_TOKEN",
-    "HEROKU_API_KEY",
-    "PREHEAT_API_URL",
-    "PREHEAT_API_POLL_MS",
-    "HEROKU_APP_NAME",
-    "HEROKU_APP_ID",
-    "HEROKU_RELEASE_VERSION",
-    "HEROKU_APP_DEFAULT_DOMAIN_NAME",
-    "PREHEAT_RELEASE_ID_FILE",
-    "SOURCE_VERSION",
-    "HEROKU_BUILD_COMMIT",
-    "HEROKU_SLUG_COMMIT",
-    "CNB_APP_DIR",
-    "DYNO",
-    "HOSTNAME",
-    "PORT",
-];
-
-/// `preheat ARGS` in `dir` against the stand-in, with only the token and the
-/// API URL set: no dyno metadata unless `env` adds it. Never prints the token.
+/// `preheat ARGS` against the stand-in, with no dyno metadata unless `env` adds it.
 fn run(api: &PlatformApi, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = preheat();
-    command.args(args).current_dir(dir);
-    for name in CLEARED {
-        command.env_remove(name);
-    }
-    command
-        .env("PREHEAT_API_URL", api.url())
-        .env("PREHEAT_API_TOKEN", TOKEN)
-        .env("PREHEAT_API_POLL_MS", "50")
-        // Never the real file of the machine the tests run on.
-        .env("PREHEAT_RELEASE_ID_FILE", dir.join("no-release-id"));
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let run = with_watchdog(command, Duration::from_secs(45));
-    let out = run.all();
-    assert!(!out.contains(&TOKEN[4..]), "the token leaked:\n{out}");
-    run
-}
-
-fn with_watchdog(mut command: Command, limit: Duration) -> Run {
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn preheat");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    if let Ok(output) = rx.recv_timeout(limit) {
-        return Run::from(output.expect("wait for preheat"));
-    }
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg(pid.to_string())
-        .status();
-    panic!("preheat did not finish within {limit:?}");
+    run_preheat(api, dir, args, env)
 }
 
 /// A preheat.toml that turns the fleet confirmation on, warming `web`.
@@ -85,10 +27,6 @@ fn confirm_toml(web: &HttpServer) -> String {
         "[warmup]\npaths = [\"/\"]\nurl = \"{}\"\ndeadline = \"5s\"\n\n[confirm]\ndeadline = \"30s\"\n",
         web.url("")
     )
-}
-
-fn web_app() -> HttpServer {
-    HttpServer::start(|_, _| (200, vec![], "ok".to_string()))
 }
 
 fn calls(api: &PlatformApi, method: &str, path: &str) -> Vec<Seen> {

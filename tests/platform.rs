@@ -13,86 +13,20 @@ use serde_json::Value;
 use sha2::Sha256;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
-use support::platform_api::{APP, PlatformApi, TOKEN};
+use support::platform_api::{
+    APP, CLEARED, PlatformApi, TOKEN, assert_no_token, run_preheat, web_app, with_watchdog,
+};
 use support::{HttpServer, Run, Seen, app, preheat};
 
 const SECRET: &str = "whsec-test-5e4d3c2b1a09";
 
-/// Variables a developer's shell (or CI) might set, which would change the run.
-const CLEARED: [&str; 16] = [
-    "PREHEAT_SKIP",
-    "PREHEAT_API_TOKEN",
-    "HEROKU_API_KEY",
-    "PREHEAT_API_URL",
-    "PREHEAT_API_POLL_MS",
-    "HEROKU_APP_NAME",
-    "HEROKU_RELEASE_VERSION",
-    "HEROKU_APP_DEFAULT_DOMAIN_NAME",
-    "SOURCE_VERSION",
-    "HEROKU_BUILD_COMMIT",
-    "HEROKU_SLUG_COMMIT",
-    "PREHEAT_WEBHOOK_SECRET",
-    "PREHEAT_WEBHOOK_URL",
-    "CNB_APP_DIR",
-    "DYNO",
-    "PORT",
-];
-
-/// Runs `preheat ARGS` in `dir` against the stand-in, with a watchdog, and
-/// checks the one rule that holds everywhere: the token is never printed.
+/// `preheat ARGS` against the stand-in, as the app `HEROKU_APP_NAME=my-app`.
 fn run(api: &PlatformApi, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = preheat();
-    command.args(args).current_dir(dir);
-    for name in CLEARED {
-        command.env_remove(name);
-    }
-    command
-        .env("PREHEAT_API_URL", api.url())
-        .env("PREHEAT_API_TOKEN", TOKEN)
-        .env("HEROKU_APP_NAME", APP)
-        .env("PREHEAT_API_POLL_MS", "50");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let run = with_watchdog(command, Duration::from_secs(45));
-    assert_no_token(&run.all());
-    run
-}
-
-fn with_watchdog(mut command: Command, limit: Duration) -> Run {
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn preheat");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    if let Ok(output) = rx.recv_timeout(limit) {
-        return Run::from(output.expect("wait for preheat"));
-    }
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg(pid.to_string())
-        .status();
-    panic!("preheat did not finish within {limit:?}");
-}
-
-fn assert_no_token(text: &str) {
-    assert!(!text.contains(TOKEN), "the token leaked:\n{text}");
-    assert!(
-        !text.contains(&TOKEN[4..]),
-        "part of the token leaked:\n{text}"
-    );
-}
-
-/// A web app that answers 200 to everything.
-fn web_app() -> HttpServer {
-    HttpServer::start(|_, _| (200, vec![], "ok".to_string()))
+    let mut with_app = vec![("HEROKU_APP_NAME", APP)];
+    with_app.extend_from_slice(env);
+    run_preheat(api, dir, args, &with_app)
 }
 
 /// A webhook receiver that verifies `Preheat-Signature` and answers 401 when it does not match.

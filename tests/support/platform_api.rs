@@ -7,9 +7,11 @@
 //! Time moves lazily: every request first applies the scheduled scenario
 //! events that are due and brings up the dynos whose boot time has passed.
 
-use super::{HttpServer, Reply, Seen};
+use super::{HttpServer, Reply, Run, Seen, preheat};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,93 @@ pub(crate) const APP: &str = "my-app";
 pub(crate) const APP_ID: &str = "01234567-89ab-4cde-8f01-000000000001";
 /// The stand-in's token; tests check it never appears in any output.
 pub(crate) const TOKEN: &str = "tok-standin-3f9a1c7e5d2b4a68";
+
+/// Variables a developer's shell (or CI) might set, which would change the run.
+pub(crate) const CLEARED: [&str; 20] = [
+    "PREHEAT_SKIP",
+    "PREHEAT_API_TOKEN",
+    "HEROKU_API_KEY",
+    "PREHEAT_API_URL",
+    "PREHEAT_API_POLL_MS",
+    "HEROKU_APP_NAME",
+    "HEROKU_APP_ID",
+    "HEROKU_RELEASE_VERSION",
+    "HEROKU_APP_DEFAULT_DOMAIN_NAME",
+    "PREHEAT_RELEASE_ID_FILE",
+    "SOURCE_VERSION",
+    "HEROKU_BUILD_COMMIT",
+    "HEROKU_SLUG_COMMIT",
+    "PREHEAT_WEBHOOK_SECRET",
+    "PREHEAT_WEBHOOK_URL",
+    "CNB_APP_DIR",
+    "DYNO",
+    "HOSTNAME",
+    "PORT",
+    "WEB_CONCURRENCY",
+];
+
+/// `preheat ARGS` in `dir` against the stand-in `api`, with a watchdog: only
+/// the token, the API URL and a fast test poll are set, so there is no dyno
+/// metadata unless `env` adds it. Checks the rule that holds everywhere: the
+/// token is never printed, not even in part.
+pub(crate) fn run_preheat(
+    api: &PlatformApi,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let mut command = preheat();
+    command.args(args).current_dir(dir);
+    for name in CLEARED {
+        command.env_remove(name);
+    }
+    command
+        .env("PREHEAT_API_URL", api.url())
+        .env("PREHEAT_API_TOKEN", TOKEN)
+        .env("PREHEAT_API_POLL_MS", "50")
+        // Never the real file of the machine the tests run on.
+        .env("PREHEAT_RELEASE_ID_FILE", dir.join("no-release-id"));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let run = with_watchdog(command, Duration::from_secs(45));
+    assert_no_token(&run.all());
+    run
+}
+
+pub(crate) fn assert_no_token(text: &str) {
+    assert!(!text.contains(TOKEN), "the token leaked:\n{text}");
+    assert!(
+        !text.contains(&TOKEN[4..]),
+        "part of the token leaked:\n{text}"
+    );
+}
+
+pub(crate) fn with_watchdog(mut command: Command, limit: Duration) -> Run {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn preheat");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    if let Ok(output) = rx.recv_timeout(limit) {
+        return Run::from(output.expect("wait for preheat"));
+    }
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status();
+    panic!("preheat did not finish within {limit:?}");
+}
+
+/// A web app that answers 200 to everything.
+pub(crate) fn web_app() -> HttpServer {
+    HttpServer::start(|_, _| (200, vec![], "ok".to_string()))
+}
 
 #[derive(Clone, Debug)]
 pub(crate) struct ApiRelease {
