@@ -57,16 +57,14 @@ pub(crate) fn host(configured: Option<&str>, dotenv: &[(String, String)]) -> Hos
 }
 
 /// `WEB_CONCURRENCY` as the dyno sees it; 1 when unset or not a number.
-pub(crate) fn web_concurrency(dotenv: &[(String, String)]) -> u16 {
-    dotenv
+pub(crate) fn web_concurrency(dotenv: &[(String, String)]) -> u32 {
+    let value = dotenv
         .iter()
         .rev()
         .find(|(key, _)| key == "WEB_CONCURRENCY")
         .map(|(_, value)| value.clone())
-        .or_else(|| std::env::var("WEB_CONCURRENCY").ok())
-        .and_then(|value| value.trim().parse::<u16>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(1)
+        .or_else(|| std::env::var("WEB_CONCURRENCY").ok());
+    crate::warmup::requests::workers(value.as_deref())
 }
 
 /// Most first users sent at once: one thread each.
@@ -74,8 +72,9 @@ const MAX_BURST: usize = 256;
 
 /// How many first users arrive at once: two per worker, at least two (and
 /// at most 256, whatever `WEB_CONCURRENCY` says).
-pub(crate) fn burst_size(web_concurrency: u16) -> usize {
-    usize::from(web_concurrency)
+pub(crate) fn burst_size(web_concurrency: u32) -> usize {
+    usize::try_from(web_concurrency)
+        .unwrap_or(usize::MAX)
         .saturating_mul(2)
         .clamp(2, MAX_BURST)
 }
@@ -314,7 +313,7 @@ mod tests {
     fn the_burst_is_two_users_per_worker_and_at_least_two() {
         assert_eq!(burst_size(1), 2);
         assert_eq!(burst_size(3), 6);
-        assert_eq!(burst_size(u16::MAX), 256);
+        assert_eq!(burst_size(u32::MAX), 256);
     }
 
     #[test]

@@ -65,17 +65,12 @@ pub(crate) fn boot_log(name: &str, line: &str) {
     let _ = writeln!(stderr, "preheat: {name} {}", crate::redact::scrub(line));
 }
 
-/// `web.1` on Cedar; on Fir `DYNO` may be absent, so the hostname (see `dyno_name`).
-pub(crate) fn dyno_name() -> String {
-    crate::warmup::dyno_name::this_dyno()
-}
-
 /// `preheat warm --boot`: always exits 0; every way it ends leaves a log line.
 pub(crate) fn boot(dir: &Path) -> u8 {
     // Own session: the app's process group and terminal signals are not ours.
     let _ = nix::unistd::setsid();
     let started = Instant::now();
-    let name = dyno_name();
+    let name = crate::warmup::dyno_name::this_dyno();
     let (config, port) = match boot_off_reason(dir) {
         Ok(found) => found,
         Err(reason) => {

@@ -17,7 +17,7 @@ const LAUNCHER_FD: i32 = 3;
 #[must_use]
 pub fn main() -> ExitCode {
     let dir = boot::app_dir();
-    let name = boot::dyno_name();
+    let name = crate::warmup::dyno_name::this_dyno();
     let decision = boot::boot_off_reason(&dir);
     let env = if decision.is_ok() {
         "PREHEAT_BOOT_WARMUP = \"started\"\n"

@@ -42,7 +42,7 @@ impl Log {
 /// Entry point of `preheat gate`; returns the app's exit status.
 pub(crate) fn run(args: &[String]) -> u8 {
     let started = Instant::now();
-    let log = Log(boot::dyno_name());
+    let log = Log(crate::warmup::dyno_name::this_dyno());
     let nofile = app::raise_fd_limit();
     let public = match public_port() {
         Ok(port) => port,

@@ -122,14 +122,18 @@ pub(crate) fn default_host(warmup: &Warmup) -> Option<String> {
 /// Requests in flight per path: `max(concurrency, 2 × WEB_CONCURRENCY)`, with
 /// `concurrency` 4 unless set. A missing or invalid `WEB_CONCURRENCY` counts as 1.
 pub(crate) fn in_flight(concurrency: u32, web_concurrency: Option<&str>) -> usize {
-    let workers = web_concurrency
-        .and_then(|v| v.trim().parse::<u32>().ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or(1);
     let wanted = concurrency
-        .max(workers.saturating_mul(2))
+        .max(workers(web_concurrency).saturating_mul(2))
         .min(MAX_IN_FLIGHT);
     usize::try_from(wanted).unwrap_or(4)
+}
+
+/// `WEB_CONCURRENCY` as a worker count: 1 when unset, zero or not a number.
+pub(crate) fn workers(web_concurrency: Option<&str>) -> u32 {
+    web_concurrency
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
 }
 
 /// Runs rounds until they converge; `log` gets a line per path and round.
