@@ -112,7 +112,7 @@ pub(crate) fn boot(dir: &Path) -> u8 {
 }
 
 /// Where `--port` reaches the app: the family that listens (v4, else v6),
-/// looked up in /proc; 127.0.0.1 when nothing listens within a moment.
+/// asked of the kernel (portwatch); 127.0.0.1 when nothing listens within a moment.
 fn local_address(port: u16) -> SocketAddr {
     portwatch::wait_for_listen(port, Instant::now() + PORT_LOOKUP)
         .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
