@@ -4,7 +4,7 @@
 //! so the build-time check of `preheat.toml` is the release-time check.
 //!
 //! Data flows through the folders in this order, and each may use only the
-//! ones before it (plus the shared `output`, `redact` and `exit`):
+//! ones before it (plus the shared `output`, `redact`, `exit` and the cold rule `cold`):
 //! `config` → `release` → `warmup` → `rehearse` → `platform` → `cli` /
 //! `buildpack` (the CNB build, and the classic Cedar compile that shares its checks).
 //! ARCHITECTURE.md follows one release and one dyno boot through them.
@@ -13,6 +13,7 @@ pub mod buildpack;
 pub mod cli;
 pub mod warmup;
 
+mod cold;
 mod config;
 mod exit;
 #[cfg(test)]

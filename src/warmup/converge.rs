@@ -1,6 +1,6 @@
 //! When the warm-up may stop: a round proves every worker warm once, for every
 //! path, its slowest request is within `max(2 × fastest, fastest + 25 ms)` of
-//! the fastest request seen for that path in any round so far.
+//! the fastest request seen for that path in any round so far (`crate::cold`).
 //!
 //! The fastest is the best estimate of a warm answer. A round is never judged
 //! by its own median: when every request in it was cold, it looks uniform.
@@ -8,13 +8,7 @@
 
 use std::time::Duration;
 
-/// Absolute slack, so that a 2 ms page answering in 9 ms still counts as warm.
-pub(crate) const SLACK: Duration = Duration::from_millis(25);
-
-/// The slowest a warm answer may be, given the fastest seen.
-pub(crate) fn warm_bound(fastest: Duration) -> Duration {
-    (fastest * 2).max(fastest + SLACK)
-}
+use crate::cold::warm_bound;
 
 /// How one round went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,18 +103,6 @@ mod tests {
             .map(|(i, v)| (format!("/p{i}"), ms(v)))
             .collect();
         fastest.judge(number, &paths)
-    }
-
-    #[test]
-    fn the_bound_is_twice_the_fastest_or_25_ms_more() {
-        assert_eq!(
-            warm_bound(Duration::from_millis(4)),
-            Duration::from_millis(29)
-        );
-        assert_eq!(
-            warm_bound(Duration::from_millis(100)),
-            Duration::from_millis(200)
-        );
     }
 
     #[test]
