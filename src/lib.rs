@@ -23,6 +23,7 @@ mod platform;
 mod redact;
 mod rehearse;
 mod release;
+mod telemetry;
 
 // Dev-dependencies that only the integration tests use.
 #[cfg(test)]

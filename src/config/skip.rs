@@ -1,4 +1,4 @@
-//! `PREHEAT_SKIP=migrate,prime,warmup,notify`: skip phases for one deploy.
+//! `PREHEAT_SKIP=migrate,prime,warmup,notify,telemetry`: skip phases for one deploy.
 
 use std::fmt;
 
@@ -9,6 +9,8 @@ pub(crate) struct Skip {
     pub(crate) prime: bool,
     pub(crate) warmup: bool,
     pub(crate) notify: bool,
+    /// Read by `telemetry` itself (a lower layer); accepted here so it is not an error.
+    pub(crate) telemetry: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -18,7 +20,7 @@ impl fmt::Display for SkipError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "PREHEAT_SKIP names `{}`, which is not a phase.\n\nUse a comma-separated subset of migrate, prime, warmup, notify, e.g. `heroku config:set PREHEAT_SKIP=migrate`, or unset it with `heroku config:unset PREHEAT_SKIP`.",
+            "PREHEAT_SKIP names `{}`, which is not a phase.\n\nUse a comma-separated subset of migrate, prime, warmup, notify, telemetry, e.g. `heroku config:set PREHEAT_SKIP=migrate`, or unset it with `heroku config:unset PREHEAT_SKIP`.",
             self.0
         )
     }
@@ -33,6 +35,7 @@ impl Skip {
                 "prime" => skip.prime = true,
                 "warmup" => skip.warmup = true,
                 "notify" => skip.notify = true,
+                "telemetry" => skip.telemetry = true,
                 _ => return Err(SkipError(part.to_string())),
             }
         }
@@ -53,6 +56,7 @@ mod tests {
         assert_eq!(Skip::parse(""), Ok(Skip::default()));
         let skip = Skip::parse("migrate, Warmup").expect("valid");
         assert!(skip.migrate && skip.warmup && !skip.prime && !skip.notify);
+        assert!(Skip::parse("telemetry").expect("valid").telemetry);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::config::skip::Skip;
 use crate::config::{Action, Config, Phase, ReadBy, Step};
 use crate::exit;
 use crate::output;
+use crate::telemetry::{self, Telemetry};
 use httpstep::HttpError;
 use indoc::formatdoc;
 use pglock::LockError;
@@ -50,6 +51,34 @@ enum StepEnd {
 /// in the Platform API's scheduler, so `release` never depends on `platform`.
 pub(crate) fn run(dir: &Path, schedule_fleet: &dyn Fn(&Config, Skip)) -> u8 {
     let started = Instant::now();
+    let tel = Telemetry::from_env();
+    let mut root = tel.root_span("preheat release");
+    let code = run_traced(dir, schedule_fleet, &tel, &mut root);
+    root.attr("process.exit.code", i64::from(code));
+    if code != exit::OK {
+        root.fail(&format!("the release failed (exit {code})"));
+    }
+    tel.end(root);
+    tel.histogram(
+        "preheat.release.duration",
+        "s",
+        started.elapsed().as_secs_f64(),
+        &[(
+            "preheat.outcome",
+            if code == exit::OK { "ok" } else { "failed" }.into(),
+        )],
+    );
+    tel.shutdown();
+    code
+}
+
+fn run_traced(
+    dir: &Path,
+    schedule_fleet: &dyn Fn(&Config, Skip),
+    tel: &Telemetry,
+    root: &mut telemetry::Span,
+) -> u8 {
+    let started = Instant::now();
     if let Err(error) = signals::install() {
         output::error(&format!("Could not install signal handlers: {error}"));
         return exit::FAILED;
@@ -84,12 +113,13 @@ pub(crate) fn run(dir: &Path, schedule_fleet: &dyn Fn(&Config, Skip)) -> u8 {
         output::warning(&warning);
     }
     let deadline = started + config.release.deadline.get();
-    let (records, verdict) = run_phases(&config, skip, dir, deadline);
+    let (records, verdict) = run_phases(&config, skip, dir, deadline, tel, root);
 
     if verdict.is_none() {
         schedule_warmup(&config, skip, schedule_fleet);
     }
     summary(&records);
+    summary_line(&records, verdict.is_none(), started.elapsed());
     if let Some((code, message)) = verdict {
         output::error(&message);
         return code;
@@ -162,6 +192,8 @@ fn run_phases(
     skip: Skip,
     dir: &Path,
     deadline: Instant,
+    tel: &Telemetry,
+    root: &telemetry::Span,
 ) -> (Vec<Record>, Option<(u8, String)>) {
     let mut records = Vec::new();
     let mut verdict = None;
@@ -204,9 +236,12 @@ fn run_phases(
                 continue;
             }
             let step_started = Instant::now();
-            let end = run_step(step, dir, deadline);
+            let mut span = tel.child(root, &format!("{} {}", phase.key(), step.name));
+            let end = run_step(step, dir, deadline, tel, &span);
             let took = step_started.elapsed();
             let (status, stop) = settle(config, phase, step, end, took);
+            trace_step(tel, &mut span, phase, step, &status, took);
+            tel.end(span);
             if stop.is_some() {
                 verdict = stop;
             }
@@ -256,15 +291,65 @@ fn failure_message(phase: Phase, step: &Step, why: &str) -> String {
     }
 }
 
-fn run_step(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
+/// The step's span: its outcome, timeout and duration, and the duration metric.
+fn trace_step(
+    tel: &Telemetry,
+    span: &mut telemetry::Span,
+    phase: Phase,
+    step: &Step,
+    status: &Status,
+    took: Duration,
+) {
+    let outcome = match status {
+        Status::Ran => "ok",
+        Status::Failed(_) => "failed",
+        Status::Skipped(_) => "skipped",
+        Status::NotRun => "not_run",
+    };
+    span.attr("preheat.step.phase", phase.key());
+    span.attr("preheat.step.name", step.name.as_str());
+    span.attr("preheat.step.required", step.required);
+    span.attr("preheat.step.outcome", outcome);
+    if let Some(timeout) = step.timeout {
+        span.attr("preheat.step.timeout_s", timeout.as_secs_f64());
+    }
+    if let Status::Failed(why) = status {
+        span.attr("preheat.step.exit_status", why.as_str());
+        span.fail(why);
+    }
+    tel.histogram(
+        "preheat.release.step.duration",
+        "s",
+        took.as_secs_f64(),
+        &[
+            ("preheat.step.phase", phase.key().into()),
+            ("preheat.step.name", step.name.as_str().into()),
+            ("preheat.outcome", outcome.into()),
+        ],
+    );
+}
+
+fn run_step(
+    step: &Step,
+    dir: &Path,
+    deadline: Instant,
+    tel: &Telemetry,
+    span: &telemetry::Span,
+) -> StepEnd {
+    let traceparent = tel.traceparent(span);
     let Some(spec) = &step.lock else {
-        return run_action(step, dir, deadline);
+        return run_action(step, dir, deadline, traceparent.as_deref());
     };
     output::sub_bullet(&format!("{}: taking the migration lock", step.name));
     let left = deadline.saturating_duration_since(Instant::now());
+    let mut wait_span = tel.child(span, "lock wait");
     let lock = pglock::acquire_for(spec, left, &mut |wait| {
         output::sub_bullet(&format!("{}: {wait}", step.name));
     });
+    if let Err(error) = &lock {
+        wait_span.fail(&error.to_string());
+    }
+    tel.end(wait_span);
     let lock = match lock {
         Ok(lock) => lock,
         Err(LockError::Interrupted(signal)) => return StepEnd::Interrupted(signal),
@@ -281,7 +366,7 @@ fn run_step(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
         step.name,
         lock.describe()
     ));
-    let end = run_action(step, dir, deadline);
+    let end = run_action(step, dir, deadline, traceparent.as_deref());
     match lock.release() {
         Ok(()) => output::sub_bullet(&format!("{}: released the migration lock", step.name)),
         Err(error) => output::warning(&error.to_string()),
@@ -289,7 +374,8 @@ fn run_step(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
     end
 }
 
-fn run_action(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
+/// `traceparent` goes into the step's environment as `TRACEPARENT` (the spec's carrier).
+fn run_action(step: &Step, dir: &Path, deadline: Instant, traceparent: Option<&str>) -> StepEnd {
     match &step.action {
         Action::Command(run) => {
             output::sub_bullet(&format!(
@@ -299,7 +385,7 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
             ));
             let mut command = Command::new("bash");
             command.arg("-c").arg(run);
-            run_process(step, command, dir, deadline)
+            run_process(step, command, dir, deadline, traceparent)
         }
         Action::Exec(argv) => {
             let shown = crate::config::project_toml::show_argv(argv);
@@ -313,7 +399,7 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
             };
             let mut command = Command::new(program);
             command.args(rest);
-            run_process(step, command, dir, deadline)
+            run_process(step, command, dir, deadline, traceparent)
         }
         Action::Http(http) => {
             output::sub_bullet(&format!(
@@ -336,7 +422,16 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant) -> StepEnd {
 }
 
 /// Runs a step's process in its own group, within its timeout and the deadline.
-fn run_process(step: &Step, mut command: Command, dir: &Path, deadline: Instant) -> StepEnd {
+fn run_process(
+    step: &Step,
+    mut command: Command,
+    dir: &Path,
+    deadline: Instant,
+    traceparent: Option<&str>,
+) -> StepEnd {
+    if let Some(traceparent) = traceparent {
+        command.env("TRACEPARENT", traceparent);
+    }
     let limit = match step.timeout {
         Some(timeout) if Instant::now() + timeout < deadline => {
             (Instant::now() + timeout, Limit::StepTimeout)
@@ -372,6 +467,31 @@ fn schedule_warmup(config: &Config, skip: Skip, schedule_fleet: &dyn Fn(&Config,
         ));
     }
     schedule_fleet(config, skip);
+}
+
+/// The release's one parseable line, printed whether or not telemetry is on.
+fn summary_line(records: &[Record], passed: bool, took: Duration) {
+    let count = |f: fn(&Status) -> bool| records.iter().filter(|r| f(&r.status)).count();
+    let ran = count(|s| matches!(s, Status::Ran));
+    let failed = count(|s| matches!(s, Status::Failed(_)));
+    let skipped = count(|s| matches!(s, Status::Skipped(_) | Status::NotRun));
+    let version = std::env::var("HEROKU_RELEASE_VERSION").unwrap_or_default();
+    let outcome = if passed { "passed" } else { "failed" };
+    let ms = took.as_millis();
+    let mut line = format!(
+        "preheat: release {outcome}: {ran} ran, {failed} failed, {skipped} skipped in {}",
+        human(took)
+    );
+    line.push_str(&output::figures(&[
+        ("event", &"release"),
+        ("version", &version),
+        ("outcome", &outcome),
+        ("ran", &ran),
+        ("failed", &failed),
+        ("skipped", &skipped),
+        ("duration_ms", &ms),
+    ]));
+    output::bullet(&line);
 }
 
 fn summary(records: &[Record]) {

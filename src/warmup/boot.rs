@@ -104,10 +104,13 @@ pub(crate) fn boot(dir: &Path) -> u8 {
         base,
         host: requests::default_host(&config.warmup),
     };
-    let report = requests::run(&target, &config.warmup, deadline, &|line| {
-        boot_log(&name, line);
-    });
-    boot_log(&name, &report.verdict());
+    let tel = crate::telemetry::Telemetry::from_env();
+    let report =
+        crate::warmup::traced::run(&tel, None, &target, &config.warmup, deadline, &|line| {
+            boot_log(&name, line);
+        });
+    boot_log(&name, &crate::warmup::traced::verdict_line(&report, &name));
+    tel.shutdown();
     exit::OK
 }
 

@@ -13,6 +13,7 @@ use crate::config::procfile::Procfile;
 use crate::config::skip::Skip;
 use crate::exit;
 use crate::release::signals;
+use crate::telemetry::Telemetry;
 use crate::warmup::boot::{self, boot_log};
 use crate::warmup::portwatch;
 use crate::warmup::requests::{self, Target};
@@ -41,8 +42,20 @@ impl Log {
 
 /// Entry point of `preheat gate`; returns the app's exit status.
 pub(crate) fn run(args: &[String]) -> u8 {
+    let tel = Arc::new(Telemetry::from_env());
+    let code = run_traced(args, &tel);
+    // The forwarding threads are gone by now; a clone still held elsewhere just skips the wait.
+    if let Ok(tel) = Arc::try_unwrap(tel) {
+        tel.shutdown();
+    }
+    code
+}
+
+fn run_traced(args: &[String], tel: &Arc<Telemetry>) -> u8 {
     let started = Instant::now();
     let log = Log(crate::warmup::dyno_name::this_dyno());
+    let mut span = tel.span("preheat gate");
+    span.attr("preheat.dyno", log.0.as_str());
     let nofile = app::raise_fd_limit();
     let public = match public_port() {
         Ok(port) => port,
@@ -90,24 +103,39 @@ pub(crate) fn run(args: &[String]) -> u8 {
 
     let upstream = match wait_for_bind(&mut app, private, public, opens_by, &log) {
         Ok(addr) => addr,
-        Err(code) => return code,
+        Err(code) => {
+            span.fail(&format!(
+                "the app exited (status {code}) before it bound its port"
+            ));
+            tel.end(span);
+            return code;
+        }
     };
     log.say(&format!(
         "app bound port {private} after {}",
         human(started.elapsed())
     ));
+    span.event(
+        "app bound",
+        &[("preheat.elapsed_s", started.elapsed().as_secs_f64().into())],
+    );
     let warmed = match no_warmup {
         Some(reason) => {
             log.say(&format!("{reason}; opening at the bind"));
-            Ok(())
+            Ok(true)
         }
-        None => warm(&mut app, upstream, &config, started, &log),
+        None => warm(&mut app, upstream, &config, started, &log, tel, &span),
     };
-    if let Err(code) = warmed {
-        return code;
+    match warmed {
+        Ok(warm) => span.event("warm", &[("preheat.warmup.converged", warm.into())]),
+        Err(code) => {
+            span.fail(&format!("the app exited (status {code}) while it warmed"));
+            tel.end(span);
+            return code;
+        }
     }
 
-    open_and_forward(&mut app, public, upstream, started, &log)
+    open_and_forward(&mut app, public, upstream, started, &log, tel, span)
 }
 
 /// Opens `$PORT` and forwards to the app until it exits; returns its status.
@@ -117,6 +145,8 @@ fn open_and_forward(
     upstream: SocketAddr,
     started: Instant,
     log: &Log,
+    tel: &Arc<Telemetry>,
+    mut span: crate::telemetry::Span,
 ) -> u8 {
     let listener = match forward::bind_public(public) {
         Ok(listener) => listener,
@@ -124,14 +154,27 @@ fn open_and_forward(
             log.say(&format!(
                 "could not open port {public}: {error}; stopping the app"
             ));
+            span.fail(&format!("could not open port {public}: {error}"));
+            tel.end(span);
             app.app.stop();
             return exit::FAILED;
         }
     };
+    let open_ms = started.elapsed().as_millis();
     log.say(&format!(
-        "port {public} open after {}; forwarding to {upstream}",
-        human(started.elapsed())
+        "port {public} open after {}; forwarding to {upstream}{}",
+        human(started.elapsed()),
+        crate::output::figures(&[
+            ("event", &"gate_open"),
+            ("dyno", &log.0),
+            ("port", &public),
+            ("open_ms", &open_ms),
+        ])
     ));
+    span.event("open", &[("server.port", public.into())]);
+    // Export runs on its own thread: opening never waits for it.
+    tel.end(span);
+    tel.flush();
     let mut closing: Option<(u8, Instant)> = None;
     let outcome = forward::run(listener, upstream, |open| {
         if let Some((code, since)) = closing {
@@ -245,16 +288,20 @@ fn warm(
     config: &Config,
     started: Instant,
     log: &Log,
-) -> Result<(), u8> {
+    tel: &Arc<Telemetry>,
+    gate_span: &crate::telemetry::Span,
+) -> Result<bool, u8> {
     let opens_by = started + config.warmup.gate_timeout;
     if Instant::now() >= opens_by {
         log.say("bound after gate_timeout; opening without a warm-up");
-        return Ok(());
+        return Ok(false);
     }
     let Ok(base) = url::Url::parse(&format!("http://{upstream}/")) else {
         log.say("could not build the local URL; opening without a warm-up");
-        return Ok(());
+        return Ok(false);
     };
+    let thread_tel = Arc::clone(tel);
+    let parent = gate_span.context();
     let target = Target {
         base,
         host: requests::default_host(&config.warmup),
@@ -271,29 +318,35 @@ fn warm(
     let spawned = std::thread::Builder::new()
         .name("warm-up".to_string())
         .spawn(move || {
+            let mut span = thread_tel.child_of(parent, "preheat warm-up");
+            crate::telemetry::set_request_traceparent(thread_tel.traceparent(&span));
             let report = requests::run(&target, &warmup, deadline, &|line| {
                 boot_log(&thread_log.0, line);
             });
-            let _ = done.send((report.verdict(), report.deadline_hit));
+            crate::telemetry::set_request_traceparent(None);
+            crate::warmup::traced::record(&thread_tel, &mut span, &report);
+            thread_tel.end(span);
+            let line = crate::warmup::traced::verdict_line(&report, &thread_log.0);
+            let _ = done.send((line, report.deadline_hit, report.warm()));
         });
     if let Err(error) = spawned {
         log.say(&format!(
             "could not start the warm-up ({error}); opening now"
         ));
-        return Ok(());
+        return Ok(false);
     }
     loop {
         match report.recv_timeout(TICK) {
-            Ok((verdict, deadline_hit)) => {
+            Ok((verdict, deadline_hit, warm)) => {
                 log.say(&verdict);
                 if deadline_hit && deadline == opens_by {
                     log.say(&timed_out);
                 }
-                return Ok(());
+                return Ok(warm);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 log.say("the warm-up ended without a verdict; opening now");
-                return Ok(());
+                return Ok(false);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
@@ -304,7 +357,7 @@ fn warm(
         }
         if Instant::now() >= opens_by {
             log.say(&timed_out);
-            return Ok(());
+            return Ok(false);
         }
     }
 }

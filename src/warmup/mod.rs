@@ -19,3 +19,4 @@ pub(crate) mod oneshot;
 pub(crate) mod portwatch;
 pub(crate) mod requests;
 pub(crate) mod sockdiag;
+pub(crate) mod traced;

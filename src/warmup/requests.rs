@@ -293,6 +293,10 @@ fn prepare(target: &Target, request: &WarmRequest) -> Result<Prepared, String> {
     if let Some(host) = &target.host {
         headers.push(("Host".to_string(), host.clone()));
     }
+    // Joins the app's server spans to the release trace (telemetry on only).
+    if let Some(traceparent) = crate::telemetry::request_traceparent() {
+        headers.push(("traceparent".to_string(), traceparent));
+    }
     for (name, value) in &request.headers {
         let value = value.expand().map_err(|missing| missing.to_string())?;
         redact::register(&value);
