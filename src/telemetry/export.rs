@@ -23,6 +23,9 @@ const SECONDS_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// One warning line per process, whichever way the export failed.
+static WARNED: AtomicBool = AtomicBool::new(false);
+
 #[derive(Debug)]
 pub(crate) struct SpanData {
     pub(crate) name: String,
@@ -271,7 +274,12 @@ impl Exporter {
         // Closing the channel lets the thread finish once the queue is sent.
         if self.jobs.take().is_some() {
             let done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = done.recv_timeout(limit);
+            if done.recv_timeout(limit).is_err() && !WARNED.swap(true, Ordering::Relaxed) {
+                crate::output::warning(&format!(
+                    "telemetry: the OTLP endpoint did not take the export within {} s; preheat gave up on it and exits",
+                    limit.as_secs()
+                ));
+            }
         }
     }
 }
@@ -316,7 +324,6 @@ fn metric(p: Point, since: u64, now: u64) -> pm::Metric {
 
 /// The export thread's loop: one POST per job, one warning line per process on failure.
 fn run(config: &Config, jobs: &mpsc::Receiver<Job>) {
-    static WARNED: AtomicBool = AtomicBool::new(false);
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("preheat/", env!("CARGO_PKG_VERSION")))
         // The collector's redirect must not carry the headers elsewhere.
