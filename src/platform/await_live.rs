@@ -15,6 +15,7 @@ use crate::output;
 use crate::platform::notify::{self, Notice, Outcome};
 use crate::release::signals;
 use crate::release::signals::pause;
+use crate::telemetry::{self, Telemetry};
 use std::time::{Duration, Instant};
 
 /// Why the wait ended early.
@@ -65,6 +66,17 @@ pub(crate) fn run(version: Option<&str>, app: Option<&str>) -> u8 {
         "preheat await-live v{version} ({})",
         session.api.app()
     ));
+    // The release's trace: HEROKU_RELEASE_VERSION may be absent here, the version is not.
+    let tel = Telemetry::from_lookup(&|name| {
+        if name == "HEROKU_RELEASE_VERSION" {
+            Some(format!("v{version}"))
+        } else {
+            std::env::var(name).ok()
+        }
+    });
+    let mut span = tel.span("preheat await-live");
+    // The warm-up through the router carries the trace too.
+    telemetry::set_request_traceparent(tel.traceparent(&span));
     let mut watch = Watch {
         session: &session,
         version,
@@ -81,8 +93,28 @@ pub(crate) fn run(version: Option<&str>, app: Option<&str>) -> u8 {
         .release_live()
         .and_then(|()| watch.dynos_up())
         .and_then(|()| watch.warm(skip));
+    telemetry::set_request_traceparent(None);
     let ending = Ending::of(&result, &session);
     let text = watch.verdict(ending.outcome, ending.reason.as_deref());
+    let ms = |t: Option<Duration>| t.map_or_else(String::new, |t| t.as_millis().to_string());
+    let shown = format!(
+        "{text}{}",
+        output::figures(&[
+            ("event", &"await_live"),
+            ("version", &format!("v{version}")),
+            ("outcome", &ending.outcome.as_str()),
+            ("dynos", &watch.dynos.len()),
+            ("live_ms", &ms(watch.live_at)),
+            ("warm_ms", &ms(watch.warm_at)),
+            ("duration_ms", &started.elapsed().as_millis()),
+        ])
+    );
+    trace_watch(&mut span, &watch, ending.outcome.as_str());
+    if ending.code != exit::OK {
+        span.fail(&text);
+    }
+    let text_for_notify = text;
+    let text = shown;
     match &result {
         Ok(()) => output::bullet(&text),
         Err(Stop::Api(error)) => output::error(&format!("{text}\n\n{error}")),
@@ -103,12 +135,36 @@ pub(crate) fn run(version: Option<&str>, app: Option<&str>) -> u8 {
         ending.outcome,
         ending.reason,
         ending.superseded_by,
-        text,
+        text_for_notify,
     );
+    span.event(
+        "notified",
+        &[("preheat.notify.delivered", delivered.into())],
+    );
+    tel.end(span);
+    tel.shutdown();
     if delivered || ending.code != exit::OK {
         ending.code
     } else {
         exit::FAILED
+    }
+}
+
+/// The stages the watch reached, as span events and attributes.
+fn trace_watch(span: &mut telemetry::Span, watch: &Watch<'_>, outcome: &str) {
+    span.attr("preheat.outcome", outcome);
+    span.attr("preheat.dynos", watch.dynos.len());
+    if let Some(at) = watch.live_at {
+        span.event(
+            "release current",
+            &[("preheat.elapsed_s", at.as_secs_f64().into())],
+        );
+    }
+    if !watch.dynos.is_empty() {
+        span.event("dynos up", &[("preheat.dynos", watch.dynos.len().into())]);
+    }
+    if let Some(at) = watch.warm_at {
+        span.event("warm", &[("preheat.elapsed_s", at.as_secs_f64().into())]);
     }
 }
 

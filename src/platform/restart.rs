@@ -51,8 +51,23 @@ fn valid_type(kind: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// The `restart` command.
+/// The `restart` command, as one `preheat restart` span (under the release root when the release is known).
 pub(crate) fn run(rolling: bool, kind: &str, app: Option<&str>) -> u8 {
+    let tel = crate::telemetry::Telemetry::from_env();
+    let mut span = tel.span("preheat restart");
+    span.attr("preheat.restart.rolling", rolling);
+    span.attr("preheat.restart.type", kind);
+    let code = restart(rolling, kind, app);
+    span.attr("process.exit.code", i64::from(code));
+    if code != exit::OK {
+        span.fail(&format!("the restart failed (exit {code})"));
+    }
+    tel.end(span);
+    tel.shutdown();
+    code
+}
+
+fn restart(rolling: bool, kind: &str, app: Option<&str>) -> u8 {
     let started = Instant::now();
     if let Err(error) = signals::install() {
         output::error(&format!("Could not install signal handlers: {error}"));
