@@ -224,7 +224,7 @@ fn signals_under_load(gate: &Gate, signals: &[&str], settle: Duration) {
 #[test]
 fn gunicorn_hup_and_usr2_through_the_gate_lose_no_request() {
     let Some(bin) = venv_bin() else { return };
-    let command = vec![
+    let command = [
         bin.join("gunicorn").display().to_string(),
         "--bind".to_string(),
         "127.0.0.1:$PORT".to_string(),
