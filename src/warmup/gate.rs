@@ -5,7 +5,12 @@
 //! status, and the app gets SIGTERM if the gate dies.
 
 mod app;
+mod connect;
+mod episode;
 mod forward;
+mod idle;
+mod pacing;
+mod threads;
 
 use crate::config::Config;
 use crate::config::duration::{Span, human};
@@ -148,8 +153,13 @@ fn open_and_forward(
     tel: &Arc<Telemetry>,
     mut span: crate::telemetry::Span,
 ) -> u8 {
-    let listener = match forward::bind_public(public) {
-        Ok(listener) => listener,
+    let (threads, warning) = threads::count();
+    let (idle, idle_warning) = idle::limit();
+    for line in [warning, idle_warning].into_iter().flatten() {
+        log.say(&line);
+    }
+    let listeners = match forward::bind_public(public, threads) {
+        Ok(listeners) => listeners,
         Err(error) => {
             log.say(&format!(
                 "could not open port {public}: {error}; stopping the app"
@@ -162,13 +172,15 @@ fn open_and_forward(
     };
     let open_ms = started.elapsed().as_millis();
     log.say(&format!(
-        "port {public} open after {}; forwarding to {upstream}{}",
+        "port {public} open after {}; forwarding to {upstream} on {threads} thread{}{}",
         human(started.elapsed()),
+        if threads == 1 { "" } else { "s" },
         crate::output::figures(&[
             ("event", &"gate_open"),
             ("dyno", &log.0),
             ("port", &public),
             ("open_ms", &open_ms),
+            ("threads", &threads),
         ])
     ));
     span.event("open", &[("server.port", public.into())]);
@@ -176,7 +188,9 @@ fn open_and_forward(
     tel.end(span);
     tel.flush();
     let mut closing: Option<(u8, Instant)> = None;
-    let outcome = forward::run(listener, upstream, |open| {
+    let thread_log = log.clone();
+    let shared = forward::Shared::new(upstream, idle, move |line| thread_log.say(line));
+    let outcome = forward::run(listeners, shared, |open| {
         if let Some((code, since)) = closing {
             return if open == 0 || since.elapsed() >= FLUSH {
                 Tick::Exit(code)
@@ -370,7 +384,10 @@ enum State {
 }
 
 /// Signals that servers use for reloads and worker counts (puma, unicorn,
-/// gunicorn): passed on to the app as they come, as a wrapper should.
+/// gunicorn): passed on to the app as they come, as a wrapper should. All but
+/// SIGQUIT (a stop) go to the app's main process only, the server's master:
+/// gunicorn's and puma's workers take SIGHUP's default action, which is to die
+/// mid-request.
 const RELAYED: [Signal; 7] = [
     Signal::SIGHUP,
     Signal::SIGQUIT,
@@ -423,9 +440,17 @@ impl Supervisor {
         }
         for (signal, flag) in &self.relayed {
             if flag.swap(false, Ordering::SeqCst) {
-                self.app.signal(*signal);
-                self.log
-                    .say(&format!("{} passed on to the app", signal.as_str()));
+                if *signal == Signal::SIGQUIT {
+                    self.app.signal(*signal);
+                    self.log
+                        .say(&format!("{} passed on to the app", signal.as_str()));
+                } else {
+                    let pid = self.app.signal_main(*signal);
+                    self.log.say(&format!(
+                        "{} passed on to the app's main process (pid {pid})",
+                        signal.as_str()
+                    ));
+                }
             }
         }
         if let Some(number) = signals::received()

@@ -150,7 +150,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
-    request_queue_size = 1024
+    request_queue_size = 4096
     daemon_threads = True
 
 
