@@ -5,6 +5,7 @@
 //! status, and the app gets SIGTERM if the gate dies.
 
 mod app;
+mod first_users;
 mod forward;
 
 use crate::config::Config;
@@ -17,6 +18,7 @@ use crate::warmup::boot::{self, boot_log};
 use crate::warmup::portwatch;
 use crate::warmup::requests::{self, Target};
 use app::{App, AppCommand};
+use first_users::{FirstUsers, WarmFigures};
 use forward::{TICK, Tick};
 use nix::sys::signal::Signal;
 use std::net::SocketAddr;
@@ -99,15 +101,20 @@ pub(crate) fn run(args: &[String]) -> u8 {
     let warmed = match no_warmup {
         Some(reason) => {
             log.say(&format!("{reason}; opening at the bind"));
-            Ok(())
+            Ok(WarmFigures::new())
         }
         None => warm(&mut app, upstream, &config, started, &log),
     };
-    if let Err(code) = warmed {
-        return code;
-    }
-
-    open_and_forward(&mut app, public, upstream, started, &log)
+    let warm_figures = match warmed {
+        Ok(figures) => figures,
+        Err(code) => return code,
+    };
+    let window = (
+        config.warmup.first_users,
+        config.warmup.first_users_window,
+        warm_figures,
+    );
+    open_and_forward(&mut app, public, upstream, started, window, &log)
 }
 
 /// Opens `$PORT` and forwards to the app until it exits; returns its status.
@@ -116,6 +123,7 @@ fn open_and_forward(
     public: u16,
     upstream: SocketAddr,
     started: Instant,
+    (limit, window, warm): (u32, Duration, WarmFigures),
     log: &Log,
 ) -> u8 {
     let listener = match forward::bind_public(public) {
@@ -132,8 +140,10 @@ fn open_and_forward(
         "port {public} open after {}; forwarding to {upstream}",
         human(started.elapsed())
     ));
+    let first_users = Arc::new(FirstUsers::new(limit, window, warm, Instant::now()));
     let mut closing: Option<(u8, Instant)> = None;
-    let outcome = forward::run(listener, upstream, |open| {
+    let outcome = forward::run(listener, upstream, &first_users, |open| {
+        first_users_line(&first_users, closing.is_some() || app.passed.is_some(), log);
         if let Some((code, since)) = closing {
             return if open == 0 || since.elapsed() >= FLUSH {
                 Tick::Exit(code)
@@ -166,6 +176,16 @@ fn open_and_forward(
             app.app.stop();
             exit::FAILED
         }
+    }
+}
+
+/// The first-user line, once the window is over (or the gate stops early
+/// and some user came). The figures are handed over here, too.
+fn first_users_line(first_users: &FirstUsers, stopping: bool, log: &Log) {
+    if let Some((tally, window)) = first_users.finished(Instant::now(), stopping) {
+        log.say(&tally.line(&log.0, window));
+        // The telemetry hand-over (histogram per path, span events) goes here
+        // once `crate::telemetry` is merged: `tally.per_path()` has the figures.
     }
 }
 
@@ -245,15 +265,15 @@ fn warm(
     config: &Config,
     started: Instant,
     log: &Log,
-) -> Result<(), u8> {
+) -> Result<WarmFigures, u8> {
     let opens_by = started + config.warmup.gate_timeout;
     if Instant::now() >= opens_by {
         log.say("bound after gate_timeout; opening without a warm-up");
-        return Ok(());
+        return Ok(WarmFigures::new());
     }
     let Ok(base) = url::Url::parse(&format!("http://{upstream}/")) else {
         log.say("could not build the local URL; opening without a warm-up");
-        return Ok(());
+        return Ok(WarmFigures::new());
     };
     let target = Target {
         base,
@@ -274,26 +294,26 @@ fn warm(
             let report = requests::run(&target, &warmup, deadline, &|line| {
                 boot_log(&thread_log.0, line);
             });
-            let _ = done.send((report.verdict(), report.deadline_hit));
+            let _ = done.send((report.verdict(), report.deadline_hit, report.fastest_ok()));
         });
     if let Err(error) = spawned {
         log.say(&format!(
             "could not start the warm-up ({error}); opening now"
         ));
-        return Ok(());
+        return Ok(WarmFigures::new());
     }
     loop {
         match report.recv_timeout(TICK) {
-            Ok((verdict, deadline_hit)) => {
+            Ok((verdict, deadline_hit, fastest)) => {
                 log.say(&verdict);
                 if deadline_hit && deadline == opens_by {
                     log.say(&timed_out);
                 }
-                return Ok(());
+                return Ok(fastest);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 log.say("the warm-up ended without a verdict; opening now");
-                return Ok(());
+                return Ok(WarmFigures::new());
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
@@ -304,7 +324,7 @@ fn warm(
         }
         if Instant::now() >= opens_by {
             log.say(&timed_out);
-            return Ok(());
+            return Ok(WarmFigures::new());
         }
     }
 }

@@ -6,6 +6,7 @@
 //! event loop (tokio's current-thread runtime); a connection that breaks is
 //! reset on both sides and touches no other.
 
+use super::first_users::{Conn, FirstUsers};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
 use socket2::{Domain, SockRef, Socket, Type};
@@ -15,8 +16,8 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::Interest;
@@ -73,6 +74,7 @@ fn bind(addr: SocketAddr, domain: Domain) -> io::Result<std::net::TcpListener> {
 pub(crate) fn run(
     listener: std::net::TcpListener,
     upstream: SocketAddr,
+    first_users: &Arc<FirstUsers>,
     mut tick: impl FnMut(usize) -> Tick,
 ) -> io::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -88,7 +90,8 @@ pub(crate) fn run(
                 match tokio::time::timeout(TICK, open.accept()).await {
                     Ok(Ok((client, _))) => {
                         live.fetch_add(1, Ordering::SeqCst);
-                        tokio::spawn(connection(client, upstream, Live(Arc::clone(&live))));
+                        let watch = watch(first_users);
+                        tokio::spawn(connection(client, upstream, Live(Arc::clone(&live)), watch));
                     }
                     // Out of file descriptors, or a connection gone before we took it:
                     // wait a moment rather than spin; the backlog keeps the others.
@@ -121,14 +124,60 @@ impl Drop for Live {
     }
 }
 
-async fn connection(client: TcpStream, upstream: SocketAddr, _live: Live) {
+/// The first-user hook: a connection accepted inside the window gets a
+/// watch, and its bytes go through userspace until the watch stops. Outside
+/// the window this is one atomic load, and bytes stay zero-copy.
+fn watch(first_users: &Arc<FirstUsers>) -> Option<Watch> {
+    first_users.watching().then(|| Watch {
+        conn: Mutex::new(Conn::new()),
+        to: Arc::clone(first_users),
+    })
+}
+
+/// One connection's first-user watch, shared by its two directions.
+struct Watch {
+    conn: Mutex<Conn>,
+    to: Arc<FirstUsers>,
+}
+
+impl Watch {
+    /// Feeds bytes that just arrived; `false` once the watch stopped.
+    fn see(&self, from_client: bool, bytes: &[u8]) -> bool {
+        let Ok(mut conn) = self.conn.lock() else {
+            return false;
+        };
+        let at = Instant::now();
+        let going = if from_client {
+            conn.client(bytes, at)
+        } else {
+            conn.app(bytes, at)
+        };
+        self.to.add(conn.take());
+        going
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Ok(conn) = self.conn.get_mut() {
+            conn.end();
+            self.to.add(conn.take());
+        }
+    }
+}
+
+async fn connection(client: TcpStream, upstream: SocketAddr, _live: Live, watch: Option<Watch>) {
     let _ = client.set_nodelay(true);
     let Ok(app) = TcpStream::connect(upstream).await else {
         reset(&client);
         return;
     };
     let _ = app.set_nodelay(true);
-    if both(pump(&client, &app), pump(&app, &client))
+    let (up, down) = (
+        watch.as_ref().map(|w| (w, true)),
+        watch.as_ref().map(|w| (w, false)),
+    );
+    if both(pump(&client, &app, up), pump(&app, &client, down))
         .await
         .is_err()
     {
@@ -174,8 +223,17 @@ async fn both(
 
 /// One direction: everything `from` sends goes to `to`; at its end of stream,
 /// `to` is shut down for writing while the other direction keeps flowing.
-async fn pump(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
-    let mut way = Way::Splice(None);
+/// With a watch, bytes are copied and shown to it until it stops.
+async fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    mut watch: Option<(&Watch, bool)>,
+) -> io::Result<()> {
+    let mut way = if watch.is_some() {
+        Way::copy()
+    } else {
+        Way::Splice(None)
+    };
     loop {
         let moved = match way.fill(from).await {
             // No splice between these two (a sandboxed kernel), or no pipe to be
@@ -195,8 +253,18 @@ async fn pump(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
         if moved == 0 {
             break;
         }
+        let stopped = match (&watch, &way) {
+            (Some((w, from_client)), Way::Copy { buffer }) => {
+                !w.see(*from_client, &buffer[..moved])
+            }
+            _ => false,
+        };
         way.drain(to, moved).await?;
         way.release();
+        if stopped {
+            watch = None;
+            way = Way::Splice(None);
+        }
     }
     way.release();
     match SockRef::from(to).shutdown(Shutdown::Write) {
