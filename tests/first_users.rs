@@ -85,7 +85,7 @@ impl Gated {
             _dir: dir,
         };
         assert!(
-            eventually(Duration::from_secs(60), || gated
+            eventually(Duration::from_mins(1), || gated
                 .log()
                 .contains("gate: port")),
             "the gate never opened:\n{}",
