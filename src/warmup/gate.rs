@@ -5,8 +5,13 @@
 //! status, and the app gets SIGTERM if the gate dies.
 
 mod app;
+mod connect;
+mod episode;
 mod first_users;
 mod forward;
+mod idle;
+mod pacing;
+mod threads;
 
 use crate::config::Config;
 use crate::config::duration::{Span, human};
@@ -126,8 +131,13 @@ fn open_and_forward(
     (limit, window, warm): (u32, Duration, WarmFigures),
     log: &Log,
 ) -> u8 {
-    let listener = match forward::bind_public(public) {
-        Ok(listener) => listener,
+    let (threads, warning) = threads::count();
+    let (idle, idle_warning) = idle::limit();
+    for line in [warning, idle_warning].into_iter().flatten() {
+        log.say(&line);
+    }
+    let listeners = match forward::bind_public(public, threads) {
+        Ok(listeners) => listeners,
         Err(error) => {
             log.say(&format!(
                 "could not open port {public}: {error}; stopping the app"
@@ -137,12 +147,16 @@ fn open_and_forward(
         }
     };
     log.say(&format!(
-        "port {public} open after {}; forwarding to {upstream}",
-        human(started.elapsed())
+        "port {public} open after {}; forwarding to {upstream} on {threads} thread{}",
+        human(started.elapsed()),
+        if threads == 1 { "" } else { "s" }
     ));
     let first_users = Arc::new(FirstUsers::new(limit, window, warm, Instant::now()));
     let mut closing: Option<(u8, Instant)> = None;
-    let outcome = forward::run(listener, upstream, &first_users, |open| {
+    let thread_log = log.clone();
+    let shared = forward::Shared::new(upstream, idle, move |line| thread_log.say(line))
+        .with_first_users(Arc::clone(&first_users));
+    let outcome = forward::run(listeners, shared, |open| {
         first_users_line(&first_users, closing.is_some() || app.passed.is_some(), log);
         if let Some((code, since)) = closing {
             return if open == 0 || since.elapsed() >= FLUSH {
@@ -337,7 +351,10 @@ enum State {
 }
 
 /// Signals that servers use for reloads and worker counts (puma, unicorn,
-/// gunicorn): passed on to the app as they come, as a wrapper should.
+/// gunicorn): passed on to the app as they come, as a wrapper should. All but
+/// SIGQUIT (a stop) go to the app's main process only, the server's master:
+/// gunicorn's and puma's workers take SIGHUP's default action, which is to die
+/// mid-request.
 const RELAYED: [Signal; 7] = [
     Signal::SIGHUP,
     Signal::SIGQUIT,
@@ -390,9 +407,17 @@ impl Supervisor {
         }
         for (signal, flag) in &self.relayed {
             if flag.swap(false, Ordering::SeqCst) {
-                self.app.signal(*signal);
-                self.log
-                    .say(&format!("{} passed on to the app", signal.as_str()));
+                if *signal == Signal::SIGQUIT {
+                    self.app.signal(*signal);
+                    self.log
+                        .say(&format!("{} passed on to the app", signal.as_str()));
+                } else {
+                    let pid = self.app.signal_main(*signal);
+                    self.log.say(&format!(
+                        "{} passed on to the app's main process (pid {pid})",
+                        signal.as_str()
+                    ));
+                }
             }
         }
         if let Some(number) = signals::received()

@@ -143,6 +143,13 @@ impl App {
         let _ = killpg(self.pgid, signal);
     }
 
+    /// Sends `signal` to the app's main process only (the server's master,
+    /// which `bash -c` becomes for a simple command); returns its pid.
+    pub(crate) fn signal_main(&self, signal: Signal) -> Pid {
+        let _ = nix::sys::signal::kill(self.pgid, signal);
+        self.pgid
+    }
+
     /// The app's status once it has exited.
     pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
         let status = self.child.try_wait().ok().flatten()?;

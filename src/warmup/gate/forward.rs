@@ -1,12 +1,14 @@
-//! The public side of the gate: a dual-stack listener on `$PORT`, and each
+//! The public side of the gate: dual-stack listeners on `$PORT`, and each
 //! connection passed to the app byte for byte. Bytes move socket → pipe →
 //! socket with `splice`, so they never enter this process; pipes are shared
 //! between bursts, so an idle connection costs two sockets and a little
-//! bookkeeping. One thread, one
-//! event loop (tokio's current-thread runtime); a connection that breaks is
-//! reset on both sides and touches no other.
+//! bookkeeping. One thread per core (`threads`), each with its own
+//! `SO_REUSEPORT` listener and event loop (tokio's current-thread runtime):
+//! a connection lives and dies on the thread that accepted it. A connection
+//! that breaks is reset on both sides and touches no other.
 
 use super::first_users::{Conn, FirstUsers};
+use super::{connect, episode::Episode, idle, pacing, threads};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
 use socket2::{Domain, SockRef, Socket, Type};
@@ -16,7 +18,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -41,93 +43,183 @@ pub(crate) enum Tick {
     Exit(u8),
 }
 
-/// Binds `[::]:port` with IPv6-only off, so IPv4 and IPv6 clients both reach
-/// it; `0.0.0.0:port` where IPv6 is not available.
-pub(crate) fn bind_public(port: u16) -> io::Result<std::net::TcpListener> {
-    match bind(
+/// Binds `count` listeners on `[::]:port` with IPv6-only off, so IPv4 and
+/// IPv6 clients both reach them; on `0.0.0.0:port` where IPv6 is not
+/// available. More than one share the port with `SO_REUSEPORT`, and the
+/// kernel spreads new connections across them.
+pub(crate) fn bind_public(port: u16, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    let all = |addr: SocketAddr, domain| {
+        (0..count.max(1))
+            .map(|_| bind(addr, domain, count > 1))
+            .collect::<io::Result<Vec<_>>>()
+    };
+    match all(
         SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
         Domain::IPV6,
     ) {
-        Ok(listener) => Ok(listener),
+        Ok(listeners) => Ok(listeners),
         Err(error) if error.kind() == io::ErrorKind::AddrInUse => Err(error),
-        Err(_) => bind(
+        Err(_) => all(
             SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
             Domain::IPV4,
         ),
     }
 }
 
-fn bind(addr: SocketAddr, domain: Domain) -> io::Result<std::net::TcpListener> {
+fn bind(addr: SocketAddr, domain: Domain, shared: bool) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(domain, Type::STREAM.cloexec(), None)?;
     if domain == Domain::IPV6 {
         socket.set_only_v6(false)?;
     }
     socket.set_reuse_address(true)?;
+    if shared {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
-/// Accepts and forwards to `upstream` until `tick` says `Exit`. `tick` runs
-/// every [`TICK`] with the number of open connections.
-pub(crate) fn run(
-    listener: std::net::TcpListener,
+/// What every forwarding thread reads; it lives as long as the process.
+pub(crate) struct Shared {
     upstream: SocketAddr,
-    first_users: &Arc<FirstUsers>,
+    idle: Duration,
+    say: Box<dyn Fn(&str) + Send + Sync>,
+    live: AtomicUsize,
+    accepting: AtomicBool,
+    out_of_fds: Episode,
+    refusing: Episode,
+    first_users: Option<Arc<FirstUsers>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        upstream: SocketAddr,
+        idle: Duration,
+        say: impl Fn(&str) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            upstream,
+            idle,
+            say: Box::new(say),
+            live: AtomicUsize::new(0),
+            accepting: AtomicBool::new(true),
+            out_of_fds: Episode::default(),
+            refusing: Episode::default(),
+            first_users: None,
+        }
+    }
+
+    /// Times the first users of this window (see `first_users`).
+    pub(crate) fn with_first_users(mut self, first_users: Arc<FirstUsers>) -> Self {
+        self.first_users = Some(first_users);
+        self
+    }
+}
+
+/// Accepts on every listener (one thread each) and forwards to the app until
+/// `tick` says `Exit`. `tick` runs every [`TICK`] on this thread with the
+/// number of open connections.
+pub(crate) fn run(
+    listeners: Vec<std::net::TcpListener>,
+    shared: Shared,
     mut tick: impl FnMut(usize) -> Tick,
 ) -> io::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
-    runtime.block_on(async move {
-        let live = Arc::new(AtomicUsize::new(0));
-        let mut listener = Some(TcpListener::from_std(listener)?);
-        let mut last_tick = Instant::now();
-        loop {
-            if let Some(open) = &listener {
-                match tokio::time::timeout(TICK, open.accept()).await {
-                    Ok(Ok((client, _))) => {
-                        live.fetch_add(1, Ordering::SeqCst);
-                        let watch = watch(first_users);
-                        tokio::spawn(connection(client, upstream, Live(Arc::clone(&live)), watch));
+    // Leaked once per process: threads and connections borrow it without counting.
+    let shared: &'static Shared = Box::leak(Box::new(shared));
+    let mut listeners = listeners.into_iter();
+    let first = listeners
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no listener"))?;
+    for (index, listener) in listeners.enumerate() {
+        threads::spawn(index + 1, move || {
+            if let Ok(runtime) = runtime() {
+                runtime.block_on(async move {
+                    if let Ok(listener) = TcpListener::from_std(listener) {
+                        accept(listener, shared).await;
                     }
-                    // Out of file descriptors, or a connection gone before we took it:
-                    // wait a moment rather than spin; the backlog keeps the others.
-                    Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
-                    Err(_) => {}
-                }
-            } else {
-                tokio::time::sleep(TICK).await;
+                    // Its connections keep flowing until the process exits.
+                    std::future::pending::<()>().await;
+                });
             }
-            if last_tick.elapsed() < TICK {
-                continue;
-            }
-            last_tick = Instant::now();
-            match tick(live.load(Ordering::SeqCst)) {
+        })?;
+    }
+    runtime()?.block_on(async move {
+        tokio::spawn(accept(TcpListener::from_std(first)?, shared));
+        loop {
+            tokio::time::sleep(TICK).await;
+            match tick(shared.live.load(Ordering::Relaxed)) {
                 Tick::Accept => {}
-                // Dropping the listener closes the port: new connections are refused.
-                Tick::StopAccepting => listener = None,
+                // Each thread drops its listener: new connections are refused.
+                Tick::StopAccepting => shared.accepting.store(false, Ordering::Relaxed),
                 Tick::Exit(code) => return Ok(code),
             }
         }
     })
 }
 
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+}
+
+/// One thread's accept loop, until the gate stops accepting. It takes the
+/// app-side socket before the client (see `pacing`).
+async fn accept(listener: TcpListener, shared: &'static Shared) {
+    let mut reserve = None;
+    while shared.accepting.load(Ordering::Relaxed) {
+        let socket = match reserve.take() {
+            Some(socket) => socket,
+            None => match pacing::reserve(shared.upstream) {
+                Ok(socket) => socket,
+                Err(error) => {
+                    out_of_fds(shared, &error);
+                    tokio::time::sleep(pacing::PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        match tokio::time::timeout(TICK, listener.accept()).await {
+            Ok(Ok((client, _))) => {
+                shared.out_of_fds.end();
+                shared.live.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(connection(client, socket, shared, Live(&shared.live)));
+            }
+            Ok(Err(error)) => {
+                reserve = Some(socket);
+                out_of_fds(shared, &error);
+                // Out of descriptors, or a client gone before we took it: wait
+                // a moment rather than spin; the backlog keeps the others.
+                tokio::time::sleep(pacing::PAUSE).await;
+            }
+            Err(_) => reserve = Some(socket),
+        }
+    }
+}
+
+fn out_of_fds(shared: &Shared, error: &io::Error) {
+    if pacing::exhausted(error) && shared.out_of_fds.begin() {
+        (shared.say)(&pacing::line(error));
+    }
+}
+
 /// Counts a connection as open until it is dropped.
-struct Live(Arc<AtomicUsize>);
+struct Live(&'static AtomicUsize);
 
 impl Drop for Live {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// The first-user hook: a connection accepted inside the window gets a
 /// watch, and its bytes go through userspace until the watch stops. Outside
 /// the window this is one atomic load, and bytes stay zero-copy.
-fn watch(first_users: &Arc<FirstUsers>) -> Option<Watch> {
+fn watch(shared: &Shared) -> Option<Watch> {
+    let first_users = shared.first_users.as_ref()?;
     first_users.watching().then(|| Watch {
         conn: Mutex::new(Conn::new()),
         to: Arc::clone(first_users),
@@ -143,9 +235,15 @@ struct Watch {
 impl Watch {
     /// Feeds bytes that just arrived; `false` once the watch stopped.
     fn see(&self, from_client: bool, bytes: &[u8]) -> bool {
+        // A keep-alive connection from the window goes back to splice when it ends.
         let Ok(mut conn) = self.conn.lock() else {
             return false;
         };
+        if !self.to.watching() {
+            conn.end();
+            self.to.add(conn.take());
+            return false;
+        }
         let at = Instant::now();
         let going = if from_client {
             conn.client(bytes, at)
@@ -166,21 +264,36 @@ impl Drop for Watch {
     }
 }
 
-async fn connection(client: TcpStream, upstream: SocketAddr, _live: Live, watch: Option<Watch>) {
+async fn connection(client: TcpStream, reserve: Socket, shared: &'static Shared, _live: Live) {
+    let watch = watch(shared);
     let _ = client.set_nodelay(true);
-    let Ok(app) = TcpStream::connect(upstream).await else {
+    let refused = || {
+        if shared.refusing.begin() {
+            (shared.say)(&format!(
+                "the app refused a connection on {}; retrying each for up to {}s before closing its client",
+                shared.upstream,
+                connect::RETRY_FOR.as_secs()
+            ));
+        }
+    };
+    let Ok(app) = connect::app_side(reserve, shared.upstream, refused).await else {
         reset(&client);
         return;
     };
+    shared.refusing.end();
     let _ = app.set_nodelay(true);
-    let (up, down) = (
-        watch.as_ref().map(|w| (w, true)),
-        watch.as_ref().map(|w| (w, false)),
-    );
-    if both(pump(&client, &app, up), pump(&app, &client, down))
-        .await
-        .is_err()
-    {
+    let activity = idle::Activity::default();
+    let forwarded = idle::within(
+        shared.idle,
+        &activity,
+        both(
+            pump(&client, &app, &activity, watch.as_ref().map(|w| (w, true))),
+            pump(&app, &client, &activity, watch.as_ref().map(|w| (w, false))),
+        ),
+    )
+    .await;
+    // `None`: idle for the timeout; dropping both closes them in order.
+    if let Some(Err(_)) = forwarded {
         reset(&client);
         reset(&app);
     }
@@ -227,6 +340,7 @@ async fn both(
 async fn pump(
     from: &TcpStream,
     to: &TcpStream,
+    activity: &idle::Activity,
     mut watch: Option<(&Watch, bool)>,
 ) -> io::Result<()> {
     let mut way = if watch.is_some() {
@@ -235,6 +349,7 @@ async fn pump(
         Way::Splice(None)
     };
     loop {
+        activity.touch();
         let moved = match way.fill(from).await {
             // No splice between these two (a sandboxed kernel), or no pipe to be
             // had (out of file descriptors): copy instead.
@@ -259,7 +374,7 @@ async fn pump(
             }
             _ => false,
         };
-        way.drain(to, moved).await?;
+        way.drain(to, moved, activity).await?;
         way.release();
         if stopped {
             watch = None;
@@ -355,7 +470,12 @@ impl Way {
     }
 
     /// Gives all `len` bytes taken to `to`, as fast as it accepts them.
-    async fn drain(&mut self, to: &TcpStream, len: usize) -> io::Result<()> {
+    async fn drain(
+        &mut self,
+        to: &TcpStream,
+        len: usize,
+        activity: &idle::Activity,
+    ) -> io::Result<()> {
         let mut sent = 0;
         while sent < len {
             to.writable().await?;
@@ -368,7 +488,10 @@ impl Way {
             };
             match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => sent += n,
+                Ok(n) => {
+                    sent += n;
+                    activity.touch();
+                }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 Err(error) => return Err(error),
             }
