@@ -423,6 +423,19 @@ fn a_gated_web_command_is_rehearsed_with_its_gate_and_compared_without() {
         "{out}"
     );
     assert!(out.contains("Without the gate (--compare):"), "{out}");
+    // The report shows the gate's own first-user line, read from the dyno's output.
+    let gate_line = out
+        .lines()
+        .find(|l| l.contains("web.1 gate: first ") && !l.contains("preheat: "))
+        .unwrap_or_else(|| panic!("no first-user line in the report:\n{out}"));
+    assert!(
+        gate_line.contains("| event=first_users dyno=web.1 users="),
+        "{gate_line}"
+    );
+    assert!(
+        gate_line.contains(" cold=0 ") && gate_line.contains(" not_warmed=0 "),
+        "{gate_line}"
+    );
     let figures = figures(&json);
     assert_eq!(figures["gated"], true);
     let (warm, cold) = (&figures["warm"][0], &figures["cold"][0]);

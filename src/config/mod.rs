@@ -267,6 +267,10 @@ pub(crate) struct Warmup {
     pub(crate) url: Option<Template>,
     /// `preheat gate` opens the port by then (from its start), warm or not.
     pub(crate) gate_timeout: Duration,
+    /// The gate times this many first user requests after it opens…
+    pub(crate) first_users: u32,
+    /// …or those that come within this long, whichever ends first.
+    pub(crate) first_users_window: Duration,
 }
 
 impl Default for Warmup {
@@ -281,9 +285,15 @@ impl Default for Warmup {
             host: None,
             url: None,
             gate_timeout: DEFAULT_GATE_TIMEOUT,
+            first_users: DEFAULT_FIRST_USERS,
+            first_users_window: DEFAULT_FIRST_USERS_WINDOW,
         }
     }
 }
+
+/// The gate's first-user window: a normal first minute of a dyno.
+pub(crate) const DEFAULT_FIRST_USERS: u32 = 200;
+pub(crate) const DEFAULT_FIRST_USERS_WINDOW: Duration = Duration::from_mins(1);
 
 /// Under Heroku's 60 s boot timeout, with room for the app to be seen up.
 pub(crate) const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(45);

@@ -85,6 +85,8 @@ pub(super) struct RawWarmup {
     pub(super) host: Option<String>,
     pub(super) url: Option<Spanned<Template>>,
     pub(super) gate_timeout: Option<Spanned<Span>>,
+    pub(super) first_users: Option<Spanned<u32>>,
+    pub(super) first_users_window: Option<Spanned<Span>>,
 }
 
 #[derive(Deserialize)]

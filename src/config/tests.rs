@@ -453,3 +453,27 @@ fn gate_timeout_defaults_to_45s_and_is_checked_where_written() {
     assert_eq!(line, 2);
     assert!(text.contains("soon"), "{text}");
 }
+
+#[test]
+fn the_first_user_window_defaults_to_200_requests_or_60s_and_is_checked_where_written() {
+    let defaults = parse("").expect("valid").warmup;
+    assert_eq!(
+        (defaults.first_users, defaults.first_users_window),
+        (200, Duration::from_mins(1))
+    );
+    let config = parse("[warmup]\nfirst_users = 50\nfirst_users_window = \"2m\"\n").expect("valid");
+    assert_eq!(config.warmup.first_users, 50);
+    assert_eq!(config.warmup.first_users_window, Duration::from_mins(2));
+    let (line, column, text) = error("[warmup]\nfirst_users = 0\n");
+    assert_eq!((line, column), (2, 15));
+    assert!(
+        text.contains("`first_users` must be between 1 and 10000, not 0"),
+        "{text}"
+    );
+    let (line, _, text) = error("[warmup]\npaths = [\"/\"]\nfirst_users_window = \"2h\"\n");
+    assert_eq!(line, 3);
+    assert!(
+        text.contains("`first_users_window` must be between 1s and 1h, not 2h"),
+        "{text}"
+    );
+}

@@ -75,6 +75,13 @@ pub(super) fn convert_warmup(raw: Spanned<RawWarmup>) -> Result<Warmup, Located>
         host: raw.host,
         url: raw.url.map(Spanned::into_inner),
         gate_timeout: gate_timeout(raw.gate_timeout)?,
+        first_users: bounded(
+            raw.first_users,
+            "first_users",
+            super::DEFAULT_FIRST_USERS,
+            10_000,
+        )?,
+        first_users_window: first_users_window(raw.first_users_window)?,
     })
 }
 
@@ -92,6 +99,24 @@ fn gate_timeout(value: Option<Spanned<Span>>) -> Result<Duration, Located> {
                 v.get_ref()
             ),
             "`preheat gate` opens the port by then even if the app is not warm yet. Keep it under the platform's boot timeout, like \"45s\" for Heroku's 60s.",
+        )),
+    }
+}
+
+/// `first_users_window`: from 1s to 1h after the gate opens.
+fn first_users_window(value: Option<Spanned<Span>>) -> Result<Duration, Located> {
+    const RANGE: std::ops::RangeInclusive<Duration> =
+        Duration::from_secs(1)..=Duration::from_hours(1);
+    match value {
+        None => Ok(super::DEFAULT_FIRST_USERS_WINDOW),
+        Some(v) if RANGE.contains(&v.get_ref().get()) => Ok(v.into_inner().get()),
+        Some(v) => Err(Located::new(
+            v.span(),
+            format!(
+                "`first_users_window` must be between 1s and 1h, not {}",
+                v.get_ref()
+            ),
+            "The gate times its first users for this long after it opens (or until `first_users` requests came), like \"60s\".",
         )),
     }
 }

@@ -39,6 +39,8 @@ pub(crate) struct Measured {
     /// The burst of first users, in the order they were sent.
     pub(crate) first: Vec<Answer>,
     pub(crate) steady: Vec<Answer>,
+    /// The gate's own first-user line (`event=first_users`), when gated.
+    pub(crate) gate_line: Option<String>,
 }
 
 impl Measured {
@@ -72,6 +74,7 @@ struct Dyno {
     bound_after: Option<Duration>,
     warmed_after: Option<Duration>,
     warm_gave_up: bool,
+    gate_line: GateLine,
 }
 
 /// One boot of the fleet: which command, and whether a boot warmer runs.
@@ -113,7 +116,13 @@ impl FleetPlan<'_> {
                     .collect()
             });
         stop_fleet(&mut dynos);
-        result
+        // The gate says its first-user line as it stops (SIGTERM), so read it after.
+        result.map(|mut measured: Vec<Measured>| {
+            for (m, dyno) in measured.iter_mut().zip(&dynos) {
+                m.gate_line = dyno.gate_line.take();
+            }
+            measured
+        })
     }
 
     /// Starts each dyno's web process and, when asked, its boot warmer.
@@ -135,7 +144,7 @@ impl FleetPlan<'_> {
             let mut child = command
                 .spawn()
                 .map_err(|e| RehearsalError::Dyno(format!("Could not start {name}: {e}")))?;
-            follow(&mut child, &name);
+            let gate_line = follow(&mut child, &name);
             // The warmer is what the exec.d program starts: `preheat warm --boot`.
             let warmer = if boot.warmer {
                 let mut warmer = Command::new(&preheat);
@@ -152,7 +161,7 @@ impl FleetPlan<'_> {
                 let mut warmer = warmer.spawn().map_err(|e| {
                     RehearsalError::Dyno(format!("Could not start {name}'s warmer: {e}"))
                 })?;
-                follow(&mut warmer, &name);
+                let _ = follow(&mut warmer, &name);
                 Some(warmer)
             } else {
                 None
@@ -166,6 +175,7 @@ impl FleetPlan<'_> {
                 bound_after: None,
                 warmed_after: None,
                 warm_gave_up: false,
+                gate_line,
             });
         }
         Ok(())
@@ -244,6 +254,7 @@ impl FleetPlan<'_> {
             warm_up,
             first,
             steady,
+            gate_line: None,
         }
     }
 }
@@ -260,19 +271,46 @@ fn pgid(child: &Child) -> Pid {
     Pid::from_raw(child.id() as i32)
 }
 
-/// Streams a child's stdout and stderr, each line prefixed `web.1 | `.
-fn follow(child: &mut Child, name: &str) {
+/// The gate's first-user line, as the dyno's output showed it.
+struct GateLine {
+    line: Arc<std::sync::Mutex<Option<String>>>,
+    readers: std::sync::mpsc::Receiver<()>,
+}
+
+impl GateLine {
+    /// Once the dyno is stopped: waits (briefly) for its output to be read.
+    fn take(&self) -> Option<String> {
+        for _ in 0..2 {
+            if self.readers.recv_timeout(Duration::from_secs(2)).is_err() {
+                break;
+            }
+        }
+        self.line.lock().ok()?.take()
+    }
+}
+
+/// Streams a child's stdout and stderr, each line prefixed `web.1 | `, and
+/// keeps the gate's first-user line.
+fn follow(child: &mut Child, name: &str) -> GateLine {
     let prefix = format!("{name} | ");
-    let print: Arc<dyn Fn(&str) + Send + Sync> =
-        Arc::new(move |line: &str| output::stream_line(&format!("{prefix}{line}")));
-    // Nobody waits for these readers; they end with the child's pipes.
-    let (done, _) = std::sync::mpsc::channel();
+    let line = Arc::new(std::sync::Mutex::new(None));
+    let kept = Arc::clone(&line);
+    let print: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |line: &str| {
+        if line.contains("event=first_users")
+            && let Ok(mut kept) = kept.lock()
+        {
+            *kept = Some(line.trim_end().to_string());
+        }
+        output::stream_line(&format!("{prefix}{line}"));
+    });
+    let (done, readers) = std::sync::mpsc::channel();
     if let Some(out) = child.stdout.take() {
         process::spawn_reader(out, Arc::clone(&print), done.clone());
     }
     if let Some(err) = child.stderr.take() {
         process::spawn_reader(err, print, done);
     }
+    GateLine { line, readers }
 }
 
 fn stop_fleet(dynos: &mut [Dyno]) {

@@ -82,6 +82,10 @@ pub(crate) fn print(context: &Context, warm: &[Measured], cold: Option<&[Measure
     for m in warm {
         output::sub_bullet(&row(m));
     }
+    // What the gate itself measured: every request that crossed it in its window.
+    for line in warm.iter().filter_map(|m| m.gate_line.as_deref()) {
+        output::sub_bullet(line.trim_start_matches("preheat: "));
+    }
     if warm.iter().any(|m| matches!(m.warm_up, WarmUp::GaveUp)) {
         output::warning(
             "A warmer gave up before its dyno bound the port: raise `[warmup] deadline` above the app's boot time.",
@@ -176,6 +180,7 @@ mod tests {
                 })
                 .collect(),
             steady: Vec::new(),
+            gate_line: None,
         }
     }
 

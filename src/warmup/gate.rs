@@ -7,6 +7,7 @@
 mod app;
 mod connect;
 mod episode;
+mod first_users;
 mod forward;
 mod idle;
 mod pacing;
@@ -18,11 +19,12 @@ use crate::config::procfile::Procfile;
 use crate::config::skip::Skip;
 use crate::exit;
 use crate::release::signals;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Telemetry, Value};
 use crate::warmup::boot::{self, boot_log};
 use crate::warmup::portwatch;
 use crate::warmup::requests::{self, Target};
 use app::{App, AppCommand};
+use first_users::{FirstUsers, WarmFigures};
 use forward::{TICK, Tick};
 use nix::sys::signal::Signal;
 use std::net::SocketAddr;
@@ -127,20 +129,27 @@ fn run_traced(args: &[String], tel: &Arc<Telemetry>) -> u8 {
     let warmed = match no_warmup {
         Some(reason) => {
             log.say(&format!("{reason}; opening at the bind"));
-            Ok(true)
+            Ok((true, WarmFigures::new()))
         }
         None => warm(&mut app, upstream, &config, started, &log, tel, &span),
     };
-    match warmed {
-        Ok(warm) => span.event("warm", &[("preheat.warmup.converged", warm.into())]),
+    let warm_figures = match warmed {
+        Ok((warm, figures)) => {
+            span.event("warm", &[("preheat.warmup.converged", warm.into())]);
+            figures
+        }
         Err(code) => {
             span.fail(&format!("the app exited (status {code}) while it warmed"));
             tel.end(span);
             return code;
         }
-    }
-
-    open_and_forward(&mut app, public, upstream, started, &log, tel, span)
+    };
+    let window = (
+        config.warmup.first_users,
+        config.warmup.first_users_window,
+        warm_figures,
+    );
+    open_and_forward(&mut app, public, upstream, started, window, &log, tel, span)
 }
 
 /// Opens `$PORT` and forwards to the app until it exits; returns its status.
@@ -149,6 +158,7 @@ fn open_and_forward(
     public: u16,
     upstream: SocketAddr,
     started: Instant,
+    (limit, window, warm): (u32, Duration, WarmFigures),
     log: &Log,
     tel: &Arc<Telemetry>,
     mut span: crate::telemetry::Span,
@@ -184,13 +194,18 @@ fn open_and_forward(
         ])
     ));
     span.event("open", &[("server.port", public.into())]);
+    let gate_span = span.context();
     // Export runs on its own thread: opening never waits for it.
     tel.end(span);
     tel.flush();
+    let first_users = Arc::new(FirstUsers::new(limit, window, warm, Instant::now()));
     let mut closing: Option<(u8, Instant)> = None;
     let thread_log = log.clone();
-    let shared = forward::Shared::new(upstream, idle, move |line| thread_log.say(line));
+    let shared = forward::Shared::new(upstream, idle, move |line| thread_log.say(line))
+        .with_first_users(Arc::clone(&first_users));
     let outcome = forward::run(listeners, shared, |open| {
+        let stopping = closing.is_some() || app.passed.is_some();
+        first_users_line(&first_users, stopping, log, tel, gate_span);
         if let Some((code, since)) = closing {
             return if open == 0 || since.elapsed() >= FLUSH {
                 Tick::Exit(code)
@@ -224,6 +239,55 @@ fn open_and_forward(
             exit::FAILED
         }
     }
+}
+
+/// The first-user line, once the window is over (or the gate stops early
+/// and some user came). The same figures go out as a histogram per path and,
+/// since the gate's span ended at the open, as a child span of it whose
+/// attributes are the line's figures and whose events are the paths.
+fn first_users_line(
+    first_users: &FirstUsers,
+    stopping: bool,
+    log: &Log,
+    tel: &Telemetry,
+    gate_span: Option<crate::telemetry::SpanContext>,
+) {
+    let Some((tally, window)) = first_users.finished(Instant::now(), stopping) else {
+        return;
+    };
+    let line = tally.line(&log.0, window);
+    log.say(&line);
+    if !tel.is_on() {
+        return;
+    }
+    let mut span = tel.child_of(gate_span, "preheat gate first users");
+    let figures = crate::output::parse_figures(&line).unwrap_or_default();
+    for (key, value) in figures.iter().filter(|(k, _)| k != "event" && k != "dyno") {
+        let value = value
+            .parse::<i64>()
+            .map_or_else(|_| Value::from(value), Value::from);
+        span.attr(&format!("preheat.first_users.{key}"), value);
+    }
+    for (method, path, status, took) in tally.per_path() {
+        let attrs = [
+            ("http.request.method", Value::from(method)),
+            ("url.path", Value::from(path)),
+            ("http.response.status_code", Value::from(status)),
+        ];
+        for one in took {
+            tel.histogram("preheat.first_user.duration", "s", one.as_secs_f64(), &attrs);
+        }
+        let first = took.first().map_or(0.0, Duration::as_secs_f64);
+        let hits = i64::try_from(took.len()).unwrap_or(i64::MAX);
+        let mut event = attrs.to_vec();
+        event.extend([
+            ("preheat.first_users.hits", Value::from(hits)),
+            ("preheat.first_users.first_s", Value::from(first)),
+        ]);
+        span.event("path", &event);
+    }
+    tel.end(span);
+    tel.flush();
 }
 
 /// The public `$PORT`, which the gate holds until the app is warm.
@@ -304,15 +368,15 @@ fn warm(
     log: &Log,
     tel: &Arc<Telemetry>,
     gate_span: &crate::telemetry::Span,
-) -> Result<bool, u8> {
+) -> Result<(bool, WarmFigures), u8> {
     let opens_by = started + config.warmup.gate_timeout;
     if Instant::now() >= opens_by {
         log.say("bound after gate_timeout; opening without a warm-up");
-        return Ok(false);
+        return Ok((false, WarmFigures::new()));
     }
     let Ok(base) = url::Url::parse(&format!("http://{upstream}/")) else {
         log.say("could not build the local URL; opening without a warm-up");
-        return Ok(false);
+        return Ok((false, WarmFigures::new()));
     };
     let thread_tel = Arc::clone(tel);
     let parent = gate_span.context();
@@ -341,13 +405,13 @@ fn warm(
             crate::warmup::traced::record(&thread_tel, &mut span, &report);
             thread_tel.end(span);
             let line = crate::warmup::traced::verdict_line(&report, &thread_log.0);
-            let _ = done.send((line, report.deadline_hit, report.warm()));
+            let _ = done.send((line, report.deadline_hit, (report.warm(), report.fastest_ok())));
         });
     if let Err(error) = spawned {
         log.say(&format!(
             "could not start the warm-up ({error}); opening now"
         ));
-        return Ok(false);
+        return Ok((false, WarmFigures::new()));
     }
     loop {
         match report.recv_timeout(TICK) {
@@ -360,7 +424,7 @@ fn warm(
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 log.say("the warm-up ended without a verdict; opening now");
-                return Ok(false);
+                return Ok((false, WarmFigures::new()));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
@@ -371,7 +435,7 @@ fn warm(
         }
         if Instant::now() >= opens_by {
             log.say(&timed_out);
-            return Ok(false);
+            return Ok((false, WarmFigures::new()));
         }
     }
 }

@@ -63,6 +63,25 @@ impl Report {
         self.all_ok() && matches!(self.judgement, Judgement::Converged | Judgement::Unjudged)
     }
 
+    /// The fastest successful answer per method and path (query dropped):
+    /// the warm figure that the gate judges its first users by.
+    pub(crate) fn fastest_ok(&self) -> std::collections::HashMap<(String, String), Duration> {
+        let mut fastest = std::collections::HashMap::new();
+        for hit in self.hits.iter().filter(|h| h.ok) {
+            // `label` is the path for GET, `METHOD path` otherwise.
+            let (method, path) = match hit.label.split_once(' ') {
+                Some((method, path)) if !hit.label.starts_with('/') => (method, path),
+                _ => ("GET", hit.label.as_str()),
+            };
+            let path = path.split(['?', '#']).next().unwrap_or("/").to_string();
+            fastest
+                .entry((method.to_string(), path))
+                .and_modify(|d: &mut Duration| *d = (*d).min(hit.took))
+                .or_insert(hit.took);
+        }
+        fastest
+    }
+
     /// `warm in 1.2s (3 rounds, converged; 36/36 ok, slowest /dashboard 812ms)`
     pub(crate) fn verdict(&self) -> String {
         let state = if self.warm() {

@@ -7,6 +7,7 @@
 //! a connection lives and dies on the thread that accepted it. A connection
 //! that breaks is reset on both sides and touches no other.
 
+use super::first_users::{Conn, FirstUsers};
 use super::{connect, episode::Episode, idle, pacing, threads};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
@@ -18,8 +19,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -88,6 +90,7 @@ pub(crate) struct Shared {
     accepting: AtomicBool,
     out_of_fds: Episode,
     refusing: Episode,
+    first_users: Option<Arc<FirstUsers>>,
 }
 
 impl Shared {
@@ -104,7 +107,14 @@ impl Shared {
             accepting: AtomicBool::new(true),
             out_of_fds: Episode::default(),
             refusing: Episode::default(),
+            first_users: None,
         }
+    }
+
+    /// Times the first users of this window (see `first_users`).
+    pub(crate) fn with_first_users(mut self, first_users: Arc<FirstUsers>) -> Self {
+        self.first_users = Some(first_users);
+        self
     }
 }
 
@@ -205,7 +215,57 @@ impl Drop for Live {
     }
 }
 
+/// The first-user hook: a connection accepted inside the window gets a
+/// watch, and its bytes go through userspace until the watch stops. Outside
+/// the window this is one atomic load, and bytes stay zero-copy.
+fn watch(shared: &Shared) -> Option<Watch> {
+    let first_users = shared.first_users.as_ref()?;
+    first_users.watching().then(|| Watch {
+        conn: Mutex::new(Conn::new()),
+        to: Arc::clone(first_users),
+    })
+}
+
+/// One connection's first-user watch, shared by its two directions.
+struct Watch {
+    conn: Mutex<Conn>,
+    to: Arc<FirstUsers>,
+}
+
+impl Watch {
+    /// Feeds bytes that just arrived; `false` once the watch stopped.
+    fn see(&self, from_client: bool, bytes: &[u8]) -> bool {
+        // A keep-alive connection from the window goes back to splice when it ends.
+        let Ok(mut conn) = self.conn.lock() else {
+            return false;
+        };
+        if !self.to.watching() {
+            conn.end();
+            self.to.add(conn.take());
+            return false;
+        }
+        let at = Instant::now();
+        let going = if from_client {
+            conn.client(bytes, at)
+        } else {
+            conn.app(bytes, at)
+        };
+        self.to.add(conn.take());
+        going
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Ok(conn) = self.conn.get_mut() {
+            conn.end();
+            self.to.add(conn.take());
+        }
+    }
+}
+
 async fn connection(client: TcpStream, reserve: Socket, shared: &'static Shared, _live: Live) {
+    let watch = watch(shared);
     let _ = client.set_nodelay(true);
     let refused = || {
         if shared.refusing.begin() {
@@ -227,8 +287,8 @@ async fn connection(client: TcpStream, reserve: Socket, shared: &'static Shared,
         shared.idle,
         &activity,
         both(
-            pump(&client, &app, &activity),
-            pump(&app, &client, &activity),
+            pump(&client, &app, &activity, watch.as_ref().map(|w| (w, true))),
+            pump(&app, &client, &activity, watch.as_ref().map(|w| (w, false))),
         ),
     )
     .await;
@@ -276,8 +336,18 @@ async fn both(
 
 /// One direction: everything `from` sends goes to `to`; at its end of stream,
 /// `to` is shut down for writing while the other direction keeps flowing.
-async fn pump(from: &TcpStream, to: &TcpStream, activity: &idle::Activity) -> io::Result<()> {
-    let mut way = Way::Splice(None);
+/// With a watch, bytes are copied and shown to it until it stops.
+async fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    activity: &idle::Activity,
+    mut watch: Option<(&Watch, bool)>,
+) -> io::Result<()> {
+    let mut way = if watch.is_some() {
+        Way::copy()
+    } else {
+        Way::Splice(None)
+    };
     loop {
         activity.touch();
         let moved = match way.fill(from).await {
@@ -298,8 +368,18 @@ async fn pump(from: &TcpStream, to: &TcpStream, activity: &idle::Activity) -> io
         if moved == 0 {
             break;
         }
+        let stopped = match (&watch, &way) {
+            (Some((w, from_client)), Way::Copy { buffer }) => {
+                !w.see(*from_client, &buffer[..moved])
+            }
+            _ => false,
+        };
         way.drain(to, moved, activity).await?;
         way.release();
+        if stopped {
+            watch = None;
+            way = Way::Splice(None);
+        }
     }
     way.release();
     match SockRef::from(to).shutdown(Shutdown::Write) {
