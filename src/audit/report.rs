@@ -131,7 +131,10 @@ fn print_paths(audit: &Audit, findings: &Findings) {
     }
     let mut left_out = Vec::new();
     if c.not_get > 0 {
-        left_out.push(format!("{} non-GET (ranked, never suggested)", c.not_get));
+        left_out.push(format!(
+            "{} non-GET requests (ranked above, never suggested)",
+            c.not_get
+        ));
     }
     if c.assets > 0 {
         left_out.push(format!("{} assets", c.assets));
@@ -147,7 +150,10 @@ fn print_paths(audit: &Audit, findings: &Findings) {
         ));
     }
     if !left_out.is_empty() {
-        output::sub_bullet(&format!("left out: {}", left_out.join(", ")));
+        output::sub_bullet("left out:");
+        for what in &left_out {
+            output::sub_bullet(&format!("  ↳ {what}"));
+        }
     }
     if findings.cold_users == 0 {
         output::bullet("No user was cold");
