@@ -7,11 +7,14 @@ use crate::output;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+/// Boots and paths printed at most; `--json` has all.
+const SHOWN: usize = 20;
+
 pub(crate) fn print(audit: &Audit, findings: &Findings, window: Duration) {
     let c = &audit.counts;
     let state = &audit.state;
     output::bullet(&format!(
-        "Read {} lines: {} router requests, {} boots, {} preheat lines",
+        "Read {} lines: {} router requests, {} boot lines, {} preheat lines",
         c.records, c.router, c.boots, c.own_lines
     ));
     let skipped = c.malformed + c.not_utf8 + c.too_long;
@@ -42,7 +45,14 @@ pub(crate) fn print(audit: &Audit, findings: &Findings, window: Duration) {
             "no `State changed from starting to up` line: no boot to judge (get the dyno lines with `--source heroku`)",
         );
     }
-    for boot in &findings.boots {
+    // Boots with cold users first (then in log order), at most SHOWN of them.
+    let mut order: Vec<&super::analysis::BootFinding> = findings.boots.iter().collect();
+    if order.len() > SHOWN {
+        order.sort_by_key(|b| (std::cmp::Reverse(b.cold), b.index));
+        order.truncate(SHOWN);
+        order.sort_by_key(|b| b.index);
+    }
+    for boot in order {
         let b = &state.boots[boot.index];
         let mut line = format!(
             "{} up {}: {} users, {} cold",
@@ -69,6 +79,12 @@ pub(crate) fn print(audit: &Audit, findings: &Findings, window: Duration) {
         for own in &b.own {
             output::sub_bullet(&format!("  ↳ preheat {}", own_summary(own)));
         }
+    }
+    if findings.boots.len() > SHOWN {
+        output::sub_bullet(&format!(
+            "… {} more boots (the {SHOWN} shown have the most cold users; all in --json)",
+            findings.boots.len() - SHOWN
+        ));
     }
     if state.boots_dropped > 0 {
         output::sub_bullet(&format!(
@@ -164,9 +180,13 @@ fn print_paths(audit: &Audit, findings: &Findings) {
         .iter()
         .map(|p| format!("{p:?}"))
         .collect();
+    let who = if findings.cold_users == 1 {
+        "1 user was".to_string()
+    } else {
+        format!("{} users were", findings.cold_users)
+    };
     output::bullet(&format!(
-        "{} users were cold. Warm these (preheat.toml):\n\n    [warmup]\n    paths = [{}]\n",
-        findings.cold_users,
+        "{who} cold. Warm these (preheat.toml):\n\n    [warmup]\n    paths = [{}]\n",
         quoted.join(", ")
     ));
 }
