@@ -100,6 +100,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Read Heroku's logs (`heroku logs … | preheat audit`): who waited on a cold dyno, and what to warm
+    Audit {
+        /// A log file, or `-` for stdin (the default)
+        file: Option<PathBuf>,
+        /// App directory holding preheat.toml (its `[warmup]` paths)
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Also write every figure as JSON to this file (schema in docs/audit.md)
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// The window after each boot in which users are judged
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        window: std::time::Duration,
+        /// Assets left out: comma-separated suffixes and `/`prefixes ("" keeps all)
+        #[arg(long, default_value = crate::audit::DEFAULT_ASSETS, hide_default_value = true)]
+        assets: String,
+    },
     /// The steps of the Heroku classic buildpack (its bin/detect and bin/compile call them)
     #[command(hide = true)]
     Classic {
@@ -177,6 +194,19 @@ pub fn main() -> ExitCode {
                 json,
             },
         ),
+        Command::Audit {
+            file,
+            dir,
+            json,
+            window,
+            assets,
+        } => crate::audit::run(&crate::audit::Options {
+            file,
+            dir,
+            json,
+            window,
+            assets,
+        }),
         Command::Classic { step } => match step {
             ClassicStep::Detect { build_dir } => crate::buildpack::classic::detect(&build_dir),
             ClassicStep::Compile { build_dir } => crate::buildpack::classic::compile(&build_dir),

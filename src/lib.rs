@@ -13,6 +13,7 @@ pub mod buildpack;
 pub mod cli;
 pub mod warmup;
 
+mod audit;
 mod cold;
 mod config;
 mod exit;

@@ -61,7 +61,6 @@ pub(crate) fn figures(pairs: &[(&str, &dyn std::fmt::Display)]) -> String {
 }
 
 /// Reads the `key=value` tail that [`figures`] wrote, or `None` when the line has none.
-#[allow(dead_code, reason = "audit adopts it; the allow goes at its merge")]
 pub(crate) fn parse_figures(line: &str) -> Option<Vec<(String, String)>> {
     let (_, tail) = line.rsplit_once(" | ")?;
     let mut pairs = Vec::new();

@@ -4,6 +4,8 @@
 //! the new dynos over a few minutes, so one failed round proves little.
 
 use super::Session;
+use crate::config::Warmup;
+use crate::config::template::Template;
 use crate::output;
 use crate::release::signals::pause;
 use crate::warmup::requests::{self, Target};
@@ -28,7 +30,7 @@ pub(crate) fn warm_until_warm(
     keep_until: Instant,
     deadline: Instant,
 ) -> WarmEnd {
-    let warmup = &session.config.warmup;
+    let warmup = &with_request_id(&session.config.warmup, &request_id());
     let target = Target {
         base: url.clone(),
         host: warmup.host.clone(),
@@ -84,10 +86,75 @@ pub(crate) fn warm_until_warm(
     }
 }
 
+/// `preheat-` and 24 hex digits (time and pid): the router keeps an
+/// `X-Request-ID` of 20 to 200 such characters as the `request_id` it logs, and
+/// `preheat audit` leaves requests with this prefix out of the users.
+fn request_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() & u128::from(u64::MAX));
+    format!("preheat-{:016x}{:08x}", nanos, std::process::id())
+}
+
+/// The warm-up requests, each with `X-Request-ID: id` unless it sets its own.
+fn with_request_id(warmup: &Warmup, id: &str) -> Warmup {
+    let mut warmup = warmup.clone();
+    if let Ok(value) = Template::parse(id) {
+        for request in &mut warmup.requests {
+            if !request
+                .headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("x-request-id"))
+            {
+                request
+                    .headers
+                    .push(("X-Request-ID".to_string(), value.clone()));
+            }
+        }
+    }
+    warmup
+}
+
 /// Whether preboot is on; any answer but a clear "yes" means no.
 pub(crate) fn preboot_window(session: &Session, deadline: Instant) -> Option<Duration> {
     match session.api.preboot(deadline) {
         Ok(true) => Some(session.switch_over()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_carries_the_preheat_request_id_unless_it_sets_one() {
+        let id = request_id();
+        assert!(
+            id.starts_with(crate::audit::REQUEST_ID_PREFIX) && (20..=200).contains(&id.len()),
+            "{id}"
+        );
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        let config = crate::config::Config::parse_bytes(
+            b"[warmup]\npaths = [\"/\"]\n[[warmup.request]]\npath = \"/x\"\nheaders = { X-Request-Id = \"mine-0000000000000000000\" }\n",
+            std::path::Path::new("preheat.toml"),
+        );
+        let Ok(config) = config else {
+            panic!("the fixture config parses");
+        };
+        let warmup = with_request_id(&config.warmup, &id);
+        let ids: Vec<String> = warmup
+            .requests
+            .iter()
+            .map(|r| {
+                r.headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("x-request-id"))
+                    .map(|(_, v)| v.raw().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        assert_eq!(ids, vec![id, "mine-0000000000000000000".to_string()]);
     }
 }

@@ -149,7 +149,7 @@ fn run_traced(args: &[String], tel: &Arc<Telemetry>) -> u8 {
         config.warmup.first_users_window,
         warm_figures,
     );
-    open_and_forward(&mut app, public, upstream, started, window, &log, tel, span)
+    open_and_forward(&mut app, public, upstream, started, window, &log, (tel, span))
 }
 
 /// Opens `$PORT` and forwards to the app until it exits; returns its status.
@@ -160,8 +160,7 @@ fn open_and_forward(
     started: Instant,
     (limit, window, warm): (u32, Duration, WarmFigures),
     log: &Log,
-    tel: &Arc<Telemetry>,
-    mut span: crate::telemetry::Span,
+    (tel, mut span): (&Arc<Telemetry>, crate::telemetry::Span),
 ) -> u8 {
     let (threads, warning) = threads::count();
     let (idle, idle_warning) = idle::limit();
