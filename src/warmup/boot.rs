@@ -104,7 +104,7 @@ pub(crate) fn boot(dir: &Path) -> u8 {
         base,
         host: requests::default_host(&config.warmup),
     };
-    let report = requests::run(&target, &config.warmup, deadline, &|line| {
+    let report = requests::run_until_deadline(&target, &config.warmup, deadline, &|line| {
         boot_log(&name, line);
     });
     boot_log(&name, &report.verdict());

@@ -271,7 +271,7 @@ fn warm(
     let spawned = std::thread::Builder::new()
         .name("warm-up".to_string())
         .spawn(move || {
-            let report = requests::run(&target, &warmup, deadline, &|line| {
+            let report = requests::run_until_deadline(&target, &warmup, deadline, &|line| {
                 boot_log(&thread_log.0, line);
             });
             let _ = done.send((report.verdict(), report.deadline_hit));
