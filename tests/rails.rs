@@ -481,3 +481,70 @@ fn a_warm_puma_converges_in_two_rounds() {
         tries - two
     );
 }
+
+/// Fault 2 on the real app: a gate whose warm-up fails (the wrong Host, so
+/// every answer is `HostAuthorization`'s 403) backs off and keeps trying past
+/// `max_rounds` until `gate_timeout`, then opens as before.
+#[test]
+fn a_failing_gate_warm_up_keeps_trying_until_gate_timeout_then_opens() {
+    let Some((app, db)) = prepared("backoff") else {
+        return;
+    };
+    std::fs::write(
+        app.path().join("preheat.toml"),
+        "[warmup]\npaths = [\"/about\"]\ngate_timeout = \"20s\"\ndeadline = \"60s\"\n",
+    )
+    .expect("preheat.toml");
+    let port = free_port();
+    let log = app.path().join("gate.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let started = Instant::now();
+    let mut gate = preheat()
+        .args([
+            "gate",
+            "--",
+            "bundle",
+            "exec",
+            "puma",
+            "-C",
+            "config/puma.rb",
+        ])
+        .current_dir(app.path())
+        .env("CNB_APP_DIR", app.path())
+        .env("PORT", port.to_string())
+        .env("DYNO", "web.1")
+        .env("WEB_CONCURRENCY", "3")
+        .env("RAILS_ENV", "production")
+        .env("DATABASE_URL", &db.url)
+        .env_remove("HEROKU_APP_DEFAULT_DOMAIN_NAME")
+        .stdout(file.try_clone().expect("log"))
+        .stderr(file)
+        .spawn()
+        .expect("preheat gate");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    while !read().contains("gate: port ") || !read().contains(" open after ") {
+        assert!(started.elapsed() < Duration::from_secs(60), "{}", read());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let opened = started.elapsed();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(gate.id()).unwrap_or(0)),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = gate.wait();
+    let out = read();
+    eprintln!("opened after {opened:?}");
+    assert!(out.contains("/about 403 ×6 "), "{out}");
+    assert!(out.contains("sent Host: 127.0.0.1:"), "{out}");
+    // It was still trying when gate_timeout came: before, all 5 rounds ran
+    // in ~100 ms and the gate opened straight after the verdict.
+    assert!(out.contains("gave up at the warm-up deadline"), "{out}");
+    assert!(
+        out.contains("gate_timeout (20s) reached while warming; opening anyway"),
+        "{out}"
+    );
+    assert!(
+        opened >= Duration::from_secs(7),
+        "opened after {opened:?}: {out}"
+    );
+}
