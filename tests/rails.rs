@@ -523,7 +523,7 @@ fn a_failing_gate_warm_up_keeps_trying_until_gate_timeout_then_opens() {
         .expect("preheat gate");
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
     while !read().contains("gate: port ") || !read().contains(" open after ") {
-        assert!(started.elapsed() < Duration::from_secs(60), "{}", read());
+        assert!(started.elapsed() < Duration::from_mins(1), "{}", read());
         std::thread::sleep(Duration::from_millis(100));
     }
     let opened = started.elapsed();
@@ -544,7 +544,7 @@ fn a_failing_gate_warm_up_keeps_trying_until_gate_timeout_then_opens() {
         "{out}"
     );
     assert!(
-        opened >= Duration::from_secs(7),
+        opened >= Duration::from_secs(19),
         "opened after {opened:?}: {out}"
     );
 }
