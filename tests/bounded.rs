@@ -153,9 +153,9 @@ fn an_endless_body_is_searched_only_up_to_the_cap() {
     assert_eq!(run.code, Some(1), "{}", run.text);
     assert!(
         run.text.contains("/ 200 ×4 ")
-            && run
-                .text
-                .contains("(body does not contain \"needle\" in its first 1 MB)"),
+            && run.text.contains(
+                "(body does not contain \"needle\" in its first 1 MB; sent Host: 127.0.0.1:"
+            ),
         "{}",
         run.text
     );
@@ -194,7 +194,7 @@ fn endless_headers_stop_at_the_cap() {
         run.text.contains("/ --- ×4 ")
             && run
                 .text
-                .contains("(response headers over 64 KB; stopped reading)"),
+                .contains("(response headers over 64 KB; stopped reading; sent Host: 127.0.0.1:"),
         "{}",
         run.text
     );
@@ -210,7 +210,8 @@ fn a_server_that_never_answers_ends_at_the_deadline() {
     let run = warm(port, "[warmup]\npaths = [\"/\"]\ndeadline = \"2s\"\n");
     assert_eq!(run.code, Some(1), "{}", run.text);
     assert!(
-        run.text.contains("(no answer before the warm-up deadline)"),
+        run.text
+            .contains("(no answer before the warm-up deadline; sent Host: 127.0.0.1:"),
         "{}",
         run.text
     );

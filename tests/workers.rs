@@ -51,6 +51,11 @@ fn fixtures() -> PathBuf {
 
 impl Gunicorn {
     fn start(bin: &Path, bind: &Bind, port: u16) -> Self {
+        Self::start_as(bin, bind, port, &["--worker-class", "sync"])
+    }
+
+    /// `class`: gunicorn's worker-class arguments (`sync`, `gthread --threads 2`).
+    fn start_as(bin: &Path, bind: &Bind, port: u16, class: &[&str]) -> Self {
         let marks = tempfile::tempdir().expect("tempdir");
         let log = marks.path().join("gunicorn.log");
         let gunicorn = bin.join("gunicorn");
@@ -76,7 +81,8 @@ impl Gunicorn {
             }
         };
         let child = command
-            .args(["--workers", &WORKERS.to_string(), "--worker-class", "sync"])
+            .args(["--workers", &WORKERS.to_string()])
+            .args(class)
             .args(["--graceful-timeout", "2", "--log-level", "info"])
             .arg("--chdir")
             .arg(fixtures())
@@ -359,6 +365,113 @@ fn a_server_bound_dual_stack_is_warmed() {
         assert!(
             !answer.cold && answer.status == 200,
             "{address}: {answer:?}"
+        );
+    }
+}
+
+/// The slowest answer of the last round in `preheat warm`'s lines.
+fn last_round_slowest(out: &str) -> (u32, u64) {
+    let mut last = (0, 0);
+    for line in out.lines() {
+        let Some((head, round)) = line.rsplit_once(", round ") else {
+            continue;
+        };
+        let (Ok(round), Some(range)) =
+            (round.trim().parse::<u32>(), head.split_whitespace().last())
+        else {
+            continue;
+        };
+        let high = range
+            .trim_end_matches("ms")
+            .rsplit('–')
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if round > last.0 {
+            last = (round, high);
+        } else if round == last.0 {
+            last.1 = last.1.max(high);
+        }
+    }
+    last
+}
+
+/// Issue 20 part 2 on gunicorn sync and gthread workers: an app already warm
+/// converges in 2 rounds with 6 in flight (the queue is allowed for), and a
+/// worker left cold (one killed, so gunicorn starts a fresh one) is caught:
+/// the round that met its cold start never converges the warm-up.
+#[test]
+fn the_cold_rule_tells_queueing_from_a_cold_gunicorn_worker() {
+    let Some(bin) = venv_bin() else { return };
+    let app = tempfile::tempdir().expect("tempdir");
+    std::fs::write(app.path().join("preheat.toml"), TOML).expect("preheat.toml");
+    let warm = |port: u16| {
+        let out = support::preheat()
+            .args(["warm", "--port", &port.to_string(), "--dir"])
+            .arg(app.path())
+            .env("WEB_CONCURRENCY", WORKERS.to_string())
+            .env_remove("HEROKU_APP_DEFAULT_DOMAIN_NAME")
+            .output()
+            .expect("preheat warm");
+        support::strip_ansi(&String::from_utf8_lossy(&out.stderr))
+            + &support::strip_ansi(&String::from_utf8_lossy(&out.stdout))
+    };
+    for class in [
+        &["--worker-class", "sync"][..],
+        &["--worker-class", "gthread", "--threads", "2"][..],
+    ] {
+        let port = free_port();
+        let server = Gunicorn::start_as(&bin, &Bind::V4, port, class);
+        server.wait_booted();
+        let first = warm(port);
+        assert!(first.contains("warm in"), "{class:?}:\n{first}");
+        assert_eq!(server.cold(), Vec::new(), "{class:?}:\n{first}");
+        let mut two = 0;
+        for _ in 0..3 {
+            let again = warm(port);
+            let verdict = again
+                .lines()
+                .find(|l| l.contains("warm in"))
+                .unwrap_or("")
+                .to_string();
+            eprintln!("{class:?} already warm: {verdict}");
+            two += usize::from(verdict.contains("(2 rounds, converged"));
+        }
+        assert!(
+            two >= 1,
+            "{class:?}: a warm gunicorn took more than 2 rounds in {} of 3",
+            3 - two
+        );
+
+        // A worker left cold: gunicorn replaces a killed worker with a fresh one.
+        let victim = server.workers()[0];
+        let _ = kill(
+            Pid::from_raw(i32::try_from(victim).unwrap_or(0)),
+            Signal::SIGKILL,
+        );
+        assert!(
+            eventually(Duration::from_secs(30), || {
+                let workers = server.workers();
+                workers.len() == WORKERS && !workers.contains(&victim)
+            }),
+            "gunicorn did not replace its worker"
+        );
+        let out = warm(port);
+        eprintln!(
+            "{class:?} after a worker restart: {}",
+            out.lines().find(|l| l.contains("warm in")).unwrap_or("")
+        );
+        assert!(out.contains("rounds, converged"), "{class:?}:\n{out}");
+        assert_eq!(
+            server.cold(),
+            Vec::new(),
+            "the new worker was warmed: {out}"
+        );
+        let (round, slowest) = last_round_slowest(&out);
+        assert!(round >= 2, "{out}");
+        assert!(
+            u128::from(slowest) < COLD.as_millis(),
+            "{class:?}: the converged round {round} had a cold answer ({slowest}ms):\n{out}"
         );
     }
 }

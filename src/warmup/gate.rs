@@ -397,7 +397,7 @@ fn warm(
         .spawn(move || {
             let mut span = thread_tel.child_of(parent, "preheat warm-up");
             crate::telemetry::set_request_traceparent(thread_tel.traceparent(&span));
-            let report = requests::run(&target, &warmup, deadline, &|line| {
+            let report = requests::run_until_deadline(&target, &warmup, deadline, &|line| {
                 boot_log(&thread_log.0, line);
             });
             crate::telemetry::set_request_traceparent(None);

@@ -28,6 +28,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CHUNK: usize = 16 * 1024;
 
 /// A request ready to send, its templates already expanded.
+#[derive(Clone)]
 pub(crate) struct Prepared {
     pub(crate) url: url::Url,
     pub(crate) method: Method,
@@ -43,6 +44,8 @@ pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) took: Duration,
     pub(crate) problem: Option<String>,
+    /// The `Location` of a 3xx answer.
+    pub(crate) location: Option<String>,
 }
 
 /// Sends warm-up requests; one per target, shared by the threads of a round.
@@ -88,7 +91,7 @@ fn plain(request: &Prepared, deadline: Instant) -> Result<Answer, String> {
         stream: &stream,
         deadline,
     };
-    let (status, framing, rest) = read_head(&mut reader, request.method)?;
+    let (status, framing, rest, location) = read_head(&mut reader, request.method)?;
     let took = started.elapsed();
     let problem = if !request.expect.accepts(status) {
         Some(format!("expected {}", request.expect))
@@ -110,6 +113,7 @@ fn plain(request: &Prepared, deadline: Instant) -> Result<Answer, String> {
         status,
         took,
         problem,
+        location,
     })
 }
 
@@ -141,6 +145,13 @@ fn tls(
         .map_err(|e| crate::release::httpstep::describe_error(&e))?;
     let status = response.status().as_u16();
     let took = started.elapsed();
+    let location = redirect_location(
+        status,
+        response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(reqwest::header::HeaderValue::as_bytes),
+    );
     let problem = if !request.expect.accepts(status) {
         Some(format!("expected {}", request.expect))
     } else if let Some(needle) = &request.expect_body {
@@ -152,7 +163,14 @@ fn tls(
         status,
         took,
         problem,
+        location,
     })
+}
+
+/// A 3xx answer's `Location`, as text.
+fn redirect_location(status: u16, value: Option<&[u8]>) -> Option<String> {
+    (300..400).contains(&status).then_some(())?;
+    value.map(|v| String::from_utf8_lossy(v).trim().to_string())
 }
 
 /// Connects to the first address of the URL's host that answers.
@@ -227,9 +245,11 @@ enum Framing {
     UntilClose,
 }
 
-/// Reads one final (non-1xx) response head, at most `MAX_HEAD` bytes; returns
-/// the status, the body's framing and the body bytes already read.
-fn read_head(reader: &mut impl Read, method: Method) -> Result<(u16, Framing, Vec<u8>), String> {
+/// Status, framing, the body bytes read with the head, a redirect's `Location`.
+type Head = (u16, Framing, Vec<u8>, Option<String>);
+
+/// Reads one final (non-1xx) response head, at most `MAX_HEAD` bytes.
+fn read_head(reader: &mut impl Read, method: Method) -> Result<Head, String> {
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {
@@ -243,7 +263,15 @@ fn read_head(reader: &mut impl Read, method: Method) -> Result<(u16, Framing, Ve
                     continue;
                 }
                 let framing = framing(status, method, response.headers);
-                return Ok((status, framing, buffer.split_off(length)));
+                let location = redirect_location(
+                    status,
+                    response
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("location"))
+                        .map(|h| h.value),
+                );
+                return Ok((status, framing, buffer.split_off(length), location));
             }
             Ok(httparse::Status::Partial) if buffer.len() >= MAX_HEAD => {
                 return Err(format!(
@@ -431,6 +459,23 @@ mod tests {
 
     fn head(text: &str) -> Result<(u16, Framing, Vec<u8>), String> {
         read_head(&mut Cursor::new(text.as_bytes().to_vec()), Method::Get)
+            .map(|(status, framing, rest, _)| (status, framing, rest))
+    }
+
+    #[test]
+    fn a_redirect_head_keeps_its_location() {
+        let (status, _, _, location) = read_head(
+            &mut Cursor::new(
+                b"HTTP/1.1 301 Moved\r\nLocation: https://x.test/posts\r\n\r\n".to_vec(),
+            ),
+            Method::Get,
+        )
+        .expect("head");
+        assert_eq!(
+            (status, location.as_deref()),
+            (301, Some("https://x.test/posts"))
+        );
+        assert_eq!(redirect_location(200, Some(b"/elsewhere")), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use crate::config::duration::human;
 use crate::config::{Method, WarmRequest, Warmup};
 use crate::redact;
-use crate::warmup::converge::{Fastest, Judgement, Sample};
+use crate::warmup::converge::{self, Fastest, Judgement, Sample};
 use crate::warmup::oneshot::{Prepared, Sender};
 use std::collections::BTreeMap;
 use std::thread;
@@ -35,7 +35,15 @@ pub(crate) struct Hit {
     pub(crate) ok: bool,
     pub(crate) took: Duration,
     pub(crate) problem: Option<String>,
+    /// Where a same-host redirect led, when it was followed.
+    pub(crate) redirected_to: Option<String>,
 }
+
+/// Same-host redirects followed per request, at most.
+pub(crate) const MAX_REDIRECTS: usize = 3;
+/// The first pause after a round that failed; it doubles up to `MAX_BACK_OFF`.
+const FIRST_BACK_OFF: Duration = Duration::from_millis(250);
+const MAX_BACK_OFF: Duration = Duration::from_secs(4);
 
 #[derive(Debug)]
 pub(crate) struct Report {
@@ -122,6 +130,17 @@ impl Report {
             self.ok_count(),
             self.hits.len(),
         );
+        let mut redirected: Vec<String> = self
+            .hits
+            .iter()
+            .filter_map(|h| Some(format!("{} → {}", h.label, h.redirected_to.as_ref()?)))
+            .collect();
+        redirected.sort();
+        redirected.dedup();
+        if !redirected.is_empty() {
+            text.push_str("; redirected: ");
+            text.push_str(&redirected.join(", "));
+        }
         if self.deadline_hit {
             text.push_str("; gave up at the warm-up deadline");
         }
@@ -156,11 +175,34 @@ pub(crate) fn workers(web_concurrency: Option<&str>) -> u32 {
 }
 
 /// Runs rounds until they converge; `log` gets a line per path and round.
+/// Stops at `max_rounds` even when requests fail: a smoke test's answer.
 pub(crate) fn run(
     target: &Target,
     warmup: &Warmup,
     deadline: Instant,
     log: &(dyn Fn(&str) + Sync),
+) -> Report {
+    rounds(target, warmup, deadline, log, false)
+}
+
+/// As `run`, but rounds with failed requests (a 503 while the app boots, a
+/// 403 from a host check being fixed) are retried, backing off, until the
+/// deadline: the boot warmer and the gate, which then open as before.
+pub(crate) fn run_until_deadline(
+    target: &Target,
+    warmup: &Warmup,
+    deadline: Instant,
+    log: &(dyn Fn(&str) + Sync),
+) -> Report {
+    rounds(target, warmup, deadline, log, true)
+}
+
+fn rounds(
+    target: &Target,
+    warmup: &Warmup,
+    deadline: Instant,
+    log: &(dyn Fn(&str) + Sync),
+    retry_failures: bool,
 ) -> Report {
     let started = Instant::now();
     let mut report = Report {
@@ -180,8 +222,12 @@ pub(crate) fn run(
     };
     let web_concurrency = std::env::var("WEB_CONCURRENCY").ok();
     let in_flight = in_flight(warmup.concurrency, web_concurrency.as_deref());
-    let mut fastest = Fastest::new(warmup.requests.len());
-    while report.rounds < warmup.max_rounds.max(1) {
+    let mut back_off = FIRST_BACK_OFF;
+    let mut fastest = Fastest::new(
+        warmup.requests.len(),
+        converge::queue_depth(in_flight, converge::parallelism()),
+    );
+    loop {
         report.rounds += 1;
         let mut paths = Vec::new();
         for request in &warmup.requests {
@@ -189,8 +235,8 @@ pub(crate) fn run(
                 report.deadline_hit = true;
                 break;
             }
-            let hits = batch(&sender, target, request, in_flight, deadline);
-            for line in batch_lines(&hits, report.rounds) {
+            let (hits, sent) = batch(&sender, target, request, in_flight, deadline);
+            for line in batch_lines(&hits, report.rounds, &sent) {
                 log(&line);
             }
             let samples = hits
@@ -210,7 +256,24 @@ pub(crate) fn run(
         if report.rounds >= warmup.rounds && report.judgement == Judgement::Converged {
             break;
         }
-        if report.rounds < warmup.max_rounds && Instant::now() >= deadline {
+        let failed = paths
+            .iter()
+            .any(|(_, samples)| samples.is_empty() || samples.iter().any(|s| !s.ok));
+        if report.rounds >= warmup.max_rounds.max(1) && !(failed && retry_failures) {
+            break;
+        }
+        if failed && retry_failures {
+            // An app that answers 503 while it boots, or a warm-up briefly
+            // misconfigured: wait, then try again until the deadline.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                report.deadline_hit = true;
+                break;
+            }
+            thread::sleep(back_off.min(left));
+            back_off = (back_off * 2).min(MAX_BACK_OFF);
+        }
+        if Instant::now() >= deadline {
             report.deadline_hit = true;
             break;
         }
@@ -227,47 +290,87 @@ fn label(request: &WarmRequest) -> String {
     }
 }
 
-/// `count` copies of one request at once, each on its own connection.
+/// `count` copies of one request at once, each on its own connection; and
+/// what was sent as `Host` and `X-Forwarded-Proto`, for the failure lines.
 fn batch(
     sender: &Sender,
     target: &Target,
     request: &WarmRequest,
     count: usize,
     deadline: Instant,
-) -> Vec<Hit> {
+) -> (Vec<Hit>, String) {
     let label = label(request);
     let prepared = match prepare(target, request) {
         Ok(prepared) => prepared,
         Err(problem) => {
-            return vec![Hit {
+            let hit = Hit {
                 label,
                 status: None,
                 ok: false,
                 took: Duration::ZERO,
                 problem: Some(problem),
-            }];
+                redirected_to: None,
+            };
+            return (vec![hit], String::new());
         }
     };
+    let public = Public::of(&prepared);
     let one = || {
         let started = Instant::now();
-        match sender.send(&prepared, deadline) {
-            Ok(answer) => Hit {
+        let mut prepared = prepared.clone();
+        let mut redirected_to = None;
+        let mut hops = 0;
+        loop {
+            let answer = match sender.send(&prepared, deadline) {
+                Ok(answer) => answer,
+                Err(problem) => {
+                    return Hit {
+                        label: label.clone(),
+                        status: None,
+                        ok: false,
+                        took: started.elapsed(),
+                        problem: Some(problem),
+                        redirected_to,
+                    };
+                }
+            };
+            let mut hit = Hit {
                 label: label.clone(),
                 status: Some(answer.status),
                 ok: answer.problem.is_none(),
-                took: answer.took,
+                took: if hops == 0 {
+                    answer.took
+                } else {
+                    started.elapsed()
+                },
                 problem: answer.problem,
-            },
-            Err(problem) => Hit {
-                label: label.clone(),
-                status: None,
-                ok: false,
-                took: started.elapsed(),
-                problem: Some(problem),
-            },
+                redirected_to: redirected_to.clone(),
+            };
+            let Some(location) = answer.location.filter(|_| hit.ok) else {
+                return hit;
+            };
+            // A redirect rendered nothing: it warms nothing unless followed.
+            hit.ok = false;
+            match public.redirect(&prepared.url, &location) {
+                Redirect::Follow(url) if hops < MAX_REDIRECTS => {
+                    hops += 1;
+                    redirected_to = Some(url.path().to_string());
+                    prepared.url = url;
+                }
+                Redirect::Follow(_) => {
+                    hit.problem = Some(format!(
+                        "still redirecting after {MAX_REDIRECTS} redirects, to {location}"
+                    ));
+                    return hit;
+                }
+                Redirect::Problem(problem) => {
+                    hit.problem = Some(problem);
+                    return hit;
+                }
+            }
         }
     };
-    thread::scope(|scope| {
+    let hits = thread::scope(|scope| {
         let handles: Vec<_> = (1..count)
             .map(|_| {
                 thread::Builder::new()
@@ -286,12 +389,103 @@ fn batch(
                     ok: false,
                     took: Duration::ZERO,
                     problem: Some("the request thread failed".to_string()),
+                    redirected_to: None,
                 }),
                 // No thread to spare: send it from here instead.
                 Err(_) => one(),
             }))
             .collect()
-    })
+    });
+    (hits, public.describe())
+}
+
+/// How the app sees a warm-up request: the scheme it is told
+/// (`X-Forwarded-Proto`) and the `Host`; a redirect is judged against them.
+struct Public {
+    scheme: String,
+    host: String,
+}
+
+enum Redirect {
+    /// Same scheme and host, another path: warm that instead.
+    Follow(url::Url),
+    /// Off the app, or the same path elsewhere: one line saying what to set.
+    Problem(String),
+}
+
+impl Public {
+    fn of(prepared: &Prepared) -> Self {
+        let header = |name: &str| {
+            prepared
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let url = &prepared.url;
+        let host = header("host").unwrap_or_else(|| match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or("localhost")),
+            None => url.host_str().unwrap_or("localhost").to_string(),
+        });
+        let scheme = header("x-forwarded-proto")
+            .map(|v| {
+                v.split(',')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| url.scheme().to_string());
+        Self { scheme, host }
+    }
+
+    /// `Host: blog.example.com, X-Forwarded-Proto: https`
+    fn describe(&self) -> String {
+        format!("Host: {}, X-Forwarded-Proto: {}", self.host, self.scheme)
+    }
+
+    fn redirect(&self, sent: &url::Url, location: &str) -> Redirect {
+        let seen = format!("{}://{}{}", self.scheme, self.host, sent.path());
+        let Some(to) = url::Url::parse(&seen)
+            .ok()
+            .and_then(|base| base.join(location).ok())
+        else {
+            return Redirect::Problem(format!("redirects to `{location}`, which is not a URL"));
+        };
+        let to_host = match to.port() {
+            Some(port) => format!("{}:{port}", to.host_str().unwrap_or("")),
+            None => to.host_str().unwrap_or("").to_string(),
+        };
+        let same_host = to_host.eq_ignore_ascii_case(&self.host)
+            || to
+                .host_str()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&self.host));
+        let same_path = to.path() == sent.path();
+        if same_host && to.scheme() == self.scheme {
+            if same_path && to.query() == sent.query() {
+                return Redirect::Problem(format!("redirects to itself ({location})"));
+            }
+            let mut next = sent.clone();
+            next.set_path(to.path());
+            next.set_query(to.query());
+            return Redirect::Follow(next);
+        }
+        Redirect::Problem(if same_path && same_host {
+            format!(
+                "redirects to {to}, the same page on {}: the app did not take X-Forwarded-Proto: {}; set it in [warmup] headers, or make the app trust the router's header",
+                to.scheme(),
+                self.scheme
+            )
+        } else if same_path {
+            format!(
+                "redirects to {to}, the same page on another host: set `[warmup] host = \"{to_host}\"` (sent Host: {})",
+                self.host
+            )
+        } else {
+            format!("redirects off the app to {to}; warm the page it leads to instead")
+        })
+    }
 }
 
 /// The request as it goes out: URL, headers with templates expanded.
@@ -318,7 +512,20 @@ fn prepare(target: &Target, request: &WarmRequest) -> Result<Prepared, String> {
     }
     for (name, value) in &request.headers {
         let value = value.expand().map_err(|missing| missing.to_string())?;
-        redact::register(&value);
+        // Header values may be secrets; these never are, and masking a
+        // value like `http` would mask every URL in the log.
+        if ![
+            "host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "accept",
+            "user-agent",
+        ]
+        .iter()
+        .any(|plain| name.eq_ignore_ascii_case(plain))
+        {
+            redact::register(&value);
+        }
         if ["content-length", "connection", "transfer-encoding"]
             .iter()
             .any(|ours| name.eq_ignore_ascii_case(ours))
@@ -343,8 +550,9 @@ fn prepare(target: &Target, request: &WarmRequest) -> Result<Prepared, String> {
 }
 
 /// One line per outcome of a path's batch:
-/// `/dashboard 200 ×6 11–412ms, round 1`, `/ 500 ×4 2–5ms (expected 2xx/3xx), round 1`.
-fn batch_lines(hits: &[Hit], round: u32) -> Vec<String> {
+/// `/dashboard 200 ×6 11–412ms, round 1`, `/ 500 ×4 2–5ms (expected 2xx/3xx), round 1`;
+/// a failing line says what was `sent` (`Host`, `X-Forwarded-Proto`).
+fn batch_lines(hits: &[Hit], round: u32, sent: &str) -> Vec<String> {
     let mut groups: BTreeMap<(bool, String, Option<String>), Vec<Duration>> = BTreeMap::new();
     for hit in hits {
         let status = hit
@@ -360,7 +568,7 @@ fn batch_lines(hits: &[Hit], round: u32) -> Vec<String> {
     };
     groups
         .into_iter()
-        .map(|((_, status, problem), times)| {
+        .map(|((failed, status, problem), times)| {
             let low = times.iter().min().copied().unwrap_or_default().as_millis();
             let high = times.iter().max().copied().unwrap_or_default().as_millis();
             let count = if times.len() == 1 {
@@ -373,7 +581,11 @@ fn batch_lines(hits: &[Hit], round: u32) -> Vec<String> {
             } else {
                 format!("{low}–{high}ms")
             };
-            let problem = problem.map(|p| format!(" ({p})")).unwrap_or_default();
+            let problem = match problem {
+                Some(p) if failed && !sent.is_empty() => format!(" ({p}; sent {sent})"),
+                Some(p) => format!(" ({p})"),
+                None => String::new(),
+            };
             redact::scrub(&format!(
                 "{label} {status}{count} {took}{problem}, round {round}"
             ))
@@ -392,6 +604,7 @@ mod tests {
             ok,
             took: Duration::from_millis(ms),
             problem: problem.map(str::to_string),
+            redirected_to: None,
         }
     }
 
@@ -416,13 +629,14 @@ mod tests {
                 hit(None, false, 30, Some("connection refused")),
             ],
             2,
+            "Host: blog.example.com, X-Forwarded-Proto: https",
         );
         assert_eq!(
             lines,
             vec![
                 "/dashboard 200 ×2 11–412ms, round 2",
-                "/dashboard --- 30ms (connection refused), round 2",
-                "/dashboard 500 3ms (expected 2xx/3xx), round 2",
+                "/dashboard --- 30ms (connection refused; sent Host: blog.example.com, X-Forwarded-Proto: https), round 2",
+                "/dashboard 500 3ms (expected 2xx/3xx; sent Host: blog.example.com, X-Forwarded-Proto: https), round 2",
             ]
         );
     }
@@ -489,6 +703,65 @@ mod tests {
         assert_eq!(
             late.verdict(),
             "partly warm in 1.2s (2 rounds; 1/1 ok, slowest /dashboard 5ms); gave up at the warm-up deadline"
+        );
+    }
+
+    fn public(host: &str, scheme: &str) -> Public {
+        Public {
+            scheme: scheme.to_string(),
+            host: host.to_string(),
+        }
+    }
+
+    fn sent(path: &str) -> url::Url {
+        url::Url::parse(&format!("http://127.0.0.1:5000{path}")).expect("url")
+    }
+
+    #[test]
+    fn a_same_host_redirect_is_followed_on_the_local_address() {
+        let Redirect::Follow(next) =
+            public("blog.test", "https").redirect(&sent("/old"), "https://blog.test/posts?page=2")
+        else {
+            panic!("not followed");
+        };
+        assert_eq!(next.as_str(), "http://127.0.0.1:5000/posts?page=2");
+        assert!(matches!(
+            public("blog.test", "https").redirect(&sent("/old"), "/posts"),
+            Redirect::Follow(_)
+        ));
+    }
+
+    #[test]
+    fn the_same_page_on_another_scheme_or_host_says_what_to_set() {
+        let Redirect::Problem(scheme) =
+            public("blog.test", "http").redirect(&sent("/posts"), "https://blog.test/posts")
+        else {
+            panic!("followed");
+        };
+        assert!(scheme.contains("X-Forwarded-Proto: http"), "{scheme}");
+        let Redirect::Problem(host) =
+            public("127.0.0.1:5000", "https").redirect(&sent("/posts"), "https://blog.test/posts")
+        else {
+            panic!("followed");
+        };
+        assert!(host.contains("[warmup] host = \"blog.test\""), "{host}");
+        let Redirect::Problem(away) =
+            public("blog.test", "https").redirect(&sent("/login"), "https://sso.test/auth")
+        else {
+            panic!("followed");
+        };
+        assert!(away.contains("off the app"), "{away}");
+    }
+
+    #[test]
+    fn the_verdict_names_redirected_paths() {
+        let mut followed = hit(Some(200), true, 9, None);
+        followed.label = "/old-posts".to_string();
+        followed.redirected_to = Some("/posts".to_string());
+        let verdict = report(vec![followed], 2, Judgement::Converged, false).verdict();
+        assert!(
+            verdict.ends_with("; redirected: /old-posts → /posts"),
+            "{verdict}"
         );
     }
 }

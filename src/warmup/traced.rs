@@ -20,7 +20,7 @@ pub(crate) fn run(
         None => tel.span("preheat warm-up"),
     };
     telemetry::set_request_traceparent(tel.traceparent(&span));
-    let report = requests::run(target, warmup, deadline, log);
+    let report = requests::run_until_deadline(target, warmup, deadline, log);
     telemetry::set_request_traceparent(None);
     record(tel, &mut span, &report);
     tel.end(span);

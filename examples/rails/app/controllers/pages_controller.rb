@@ -1,0 +1,5 @@
+class PagesController < ApplicationController
+  def about
+    @count = Post.count
+  end
+end
