@@ -42,10 +42,6 @@ pub(crate) fn stream_line(line: &str) {
 /// verdict, the gate's first-user line, await-live's verdict), so `heroku logs`
 /// alone can be parsed: `… | event=warmup dyno=web.1 duration_ms=1600`.
 /// Keys are stable; values with spaces, `=` or quotes are quoted.
-#[allow(
-    dead_code,
-    reason = "the summary lines adopt it branch by branch; the allow goes at their merge"
-)]
 pub(crate) fn figures(pairs: &[(&str, &dyn std::fmt::Display)]) -> String {
     let mut out = String::from(" |");
     for (key, value) in pairs {

@@ -4,8 +4,11 @@
 //!    failed or a newer release superseded it.
 //! 2. Poll the dynos until every `web` dyno is `up` on VERSION or later.
 //! 3. Warm through the public URL until a whole round is warm.
-//! 4. POST `[notify]`, whatever the outcome.
+//! 4. With `[confirm] rollback`, a live release whose web dynos crash or
+//!    whose warm-up keeps answering wrong goes back to the one before.
+//! 5. POST `[notify]`, whatever the outcome.
 
+use super::rollback::{self, Rolled};
 use super::warm_url::{self, WarmEnd};
 use super::{ApiError, Dyno, Session, by_name, fail_setup, offset, parse_version};
 use crate::config::duration::human;
@@ -25,6 +28,9 @@ enum Stop {
     Superseded(Option<u64>),
     /// The deadline passed while waiting for this.
     Timeout(String),
+    /// The release is live and broken: its web dynos crash, or its warm-up
+    /// through the router keeps answering wrong (only with `[confirm] rollback`).
+    Broken(String),
     Api(ApiError),
     Interrupted(i32),
 }
@@ -81,10 +87,42 @@ pub(crate) fn run(version: Option<&str>, app: Option<&str>) -> u8 {
         .release_live()
         .and_then(|()| watch.dynos_up())
         .and_then(|()| watch.warm(skip));
-    let ending = Ending::of(&result, &session);
-    let text = watch.verdict(ending.outcome, ending.reason.as_deref());
+    let attempt = match &result {
+        Err(Stop::Broken(reason)) => Some(watch.roll_back(reason)),
+        _ => None,
+    };
+    let mut ending = Ending::of(&result, &session);
+    let mut note = None;
+    match &attempt {
+        Some(rollback::End::Rolled(rolled)) => {
+            ending.outcome = Outcome::RolledBack;
+            note = Some(serde_json::json!({
+                "from": rolled.from,
+                "to": rolled.to,
+                "release": rolled.release,
+                "reason": crate::redact::scrub(&rolled.reason),
+            }));
+        }
+        Some(rollback::End::Refused(line)) => {
+            note = Some(serde_json::json!({ "refused": crate::redact::scrub(line) }));
+        }
+        Some(rollback::End::Interrupted(signal)) => {
+            ending.code = 128 + u8::try_from(*signal).unwrap_or(0);
+        }
+        None => {}
+    }
+    let text = match &attempt {
+        Some(rollback::End::Rolled(rolled)) => rolled_back_line(rolled),
+        _ => watch.verdict(ending.outcome, ending.reason.as_deref()),
+    };
     match &result {
         Ok(()) => output::bullet(&text),
+        Err(Stop::Broken(_)) => match &attempt {
+            Some(rollback::End::Rolled(rolled)) => {
+                output::error(&format!("{text}{}", rollback_figures(rolled)));
+            }
+            _ => output::error(&text),
+        },
         Err(Stop::Api(error)) => output::error(&format!("{text}\n\n{error}")),
         Err(Stop::Failed(_)) => output::error(&format!(
             "{text}\n\nSee `heroku releases:info v{version}` and `heroku ps`; the release output is in `heroku releases:output v{version}`."
@@ -100,10 +138,9 @@ pub(crate) fn run(version: Option<&str>, app: Option<&str>) -> u8 {
     let delivered = notify(
         &watch,
         skip,
-        ending.outcome,
-        ending.reason,
-        ending.superseded_by,
+        (ending.outcome, ending.reason, ending.superseded_by),
         text,
+        note,
     );
     if delivered || ending.code != exit::OK {
         ending.code
@@ -169,7 +206,7 @@ impl Ending {
                 superseded_by: None,
                 code: exit::OK,
             },
-            Err(Stop::Failed(why)) => failed(why.clone(), exit::FAILED),
+            Err(Stop::Failed(why) | Stop::Broken(why)) => failed(why.clone(), exit::FAILED),
             Err(Stop::Superseded(by)) => Ending {
                 superseded_by: *by,
                 ..failed(
@@ -209,10 +246,9 @@ impl Ending {
 fn notify(
     watch: &Watch<'_>,
     skip: Skip,
-    outcome: Outcome,
-    reason: Option<String>,
-    superseded_by: Option<u64>,
+    (outcome, reason, superseded_by): (Outcome, Option<String>, Option<u64>),
     text: String,
+    rollback: Option<serde_json::Value>,
 ) -> bool {
     let session = watch.session;
     let Some(notify) = &session.config.notify else {
@@ -235,6 +271,7 @@ fn notify(
         dynos: watch.dynos.clone(),
         url: watch.url.as_ref().map(ToString::to_string),
         text,
+        rollback,
     };
     output::bullet("Notify");
     let backoff =
@@ -332,6 +369,7 @@ impl Watch<'_> {
         let mut last = String::new();
         let mut empty = 0;
         let mut checked_newer = false;
+        let mut crashed_polls = 0;
         loop {
             let mut dynos: Vec<Dyno> = api
                 .dynos(self.deadline)?
@@ -344,6 +382,23 @@ impl Watch<'_> {
                 .iter()
                 .filter(|d| d.is_up() && d.version().is_some_and(|v| v >= version))
                 .count();
+            let crashed: Vec<&str> = dynos
+                .iter()
+                .filter(|d| d.state == "crashed" && d.version() == Some(version))
+                .map(|d| d.name.as_str())
+                .collect();
+            if crashed.is_empty() {
+                crashed_polls = 0;
+            } else if self.session.confirm.rollback {
+                crashed_polls += 1;
+                // Twice in a row: a dyno that crashed once may be restarting.
+                if crashed_polls >= 2 {
+                    return Err(Stop::Broken(format!(
+                        "{} crashed on v{version}",
+                        crashed.join(", ")
+                    )));
+                }
+            }
             if dynos.is_empty() {
                 empty += 1;
                 if empty >= 3 {
@@ -424,7 +479,8 @@ impl Watch<'_> {
             }
             None => Instant::now(),
         };
-        match warm_url::warm_until_warm(session, &url, keep_until, self.deadline) {
+        let give_up = session.confirm.rollback.then_some(warm_url::FAILING_ROUNDS);
+        match warm_url::warm_until_warm(session, &url, keep_until, self.deadline, give_up) {
             WarmEnd::Warm(verdict) => {
                 self.warm_at = Some(self.elapsed());
                 output::sub_bullet(&verdict);
@@ -433,8 +489,36 @@ impl Watch<'_> {
             WarmEnd::Deadline(verdict) => Err(Stop::Timeout(format!(
                 "a warm answer through {url} (last round: {verdict})"
             ))),
+            WarmEnd::Failing(reason) => Err(Stop::Broken(reason)),
             WarmEnd::Interrupted(signal) => Err(Stop::Interrupted(signal)),
         }
+    }
+
+    /// Step 4: the rollback, after its guards. Runs at most once per release:
+    /// only a `Broken` ending calls it, and a run has one ending.
+    fn roll_back(&self, reason: &str) -> rollback::End {
+        output::bullet("Rollback");
+        let end = rollback::roll_back(
+            self.session,
+            self.version,
+            self.description.as_deref(),
+            reason,
+            self.started,
+        );
+        match &end {
+            rollback::End::Rolled(rolled) => output::sub_bullet(&format!(
+                "v{} (Rollback to v{}) is current ({})",
+                rolled.release,
+                rolled.to,
+                offset(self.elapsed())
+            )),
+            rollback::End::Refused(line) => {
+                output::warning(&format!("Not rolled back: {line}"));
+            }
+            rollback::End::Interrupted(_) => {}
+        }
+        // The hook for the release trace: the `otel` branch's span event goes here.
+        end
     }
 
     /// The final line: `my-app v42 is live and warm: live at +40s, warm at +42s (2 web dynos)`.
@@ -462,13 +546,31 @@ impl Watch<'_> {
                     .unwrap_or_default();
                 format!("{app} v{version} is live and warm: {live}, {warm} ({dynos}{note})")
             }
-            Outcome::Failed | Outcome::Timeout => format!(
+            Outcome::Failed | Outcome::Timeout | Outcome::RolledBack => format!(
                 "{app} v{version} is not live and warm: {}; {live}, {warm}, stopped at {}",
                 reason.unwrap_or("it failed"),
                 offset(self.elapsed())
             ),
         }
     }
+}
+
+/// `rolled back v43 → v42: /checkout answered 500 on 6 of 6 requests through the router`
+fn rolled_back_line(rolled: &Rolled) -> String {
+    format!(
+        "rolled back v{} → v{}: {}",
+        rolled.from, rolled.to, rolled.reason
+    )
+}
+
+/// The line's `| event=rollback from=43 to=42 release=44` tail, for the log only.
+fn rollback_figures(rolled: &Rolled) -> String {
+    output::figures(&[
+        ("event", &"rollback"),
+        ("from", &rolled.from),
+        ("to", &rolled.to),
+        ("release", &rolled.release),
+    ])
 }
 
 /// The commit: `SOURCE_VERSION`, `HEROKU_BUILD_COMMIT` or `HEROKU_SLUG_COMMIT`,
