@@ -15,10 +15,6 @@ pub(crate) fn warm_bound(warm: Duration) -> Duration {
 }
 
 /// Whether an answer that `took` this long was cold, against the path's warm figure.
-#[allow(
-    dead_code,
-    reason = "the first-user line, audit and rehearse adopt it; the allow goes at their merge"
-)]
 pub(crate) fn is_cold(took: Duration, warm: Duration) -> bool {
     took > warm_bound(warm)
 }

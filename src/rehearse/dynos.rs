@@ -39,6 +39,18 @@ pub(crate) struct Measured {
     /// The burst of first users, in the order they were sent.
     pub(crate) first: Vec<Answer>,
     pub(crate) steady: Vec<Answer>,
+    /// A burst of the same size on the first path once warm: the warm figure
+    /// that `--require-warm` judges the first users against.
+    pub(crate) warm_burst: Vec<Answer>,
+    /// The other paths' first users (`--path`, else every `[warmup]` path).
+    pub(crate) more: Vec<PathUsers>,
+}
+
+/// One more path's burst of first users, and a warm burst of the same size after.
+pub(crate) struct PathUsers {
+    pub(crate) path: String,
+    pub(crate) first: Vec<Answer>,
+    pub(crate) warm: Vec<Answer>,
 }
 
 impl Measured {
@@ -56,7 +68,7 @@ impl Measured {
 }
 
 /// The upper median of the answers' latencies.
-fn median(answers: &[Answer]) -> Duration {
+pub(crate) fn median(answers: &[Answer]) -> Duration {
     let mut took: Vec<Duration> = answers.iter().map(|a| a.took).collect();
     took.sort();
     took.get(took.len() / 2).copied().unwrap_or_default()
@@ -92,6 +104,8 @@ pub(crate) struct FleetPlan<'a> {
     /// The first users' `Host` and path.
     pub(crate) host: &'a str,
     pub(crate) path: &'a str,
+    /// More paths that get a burst each, after `path`.
+    pub(crate) more_paths: &'a [String],
     /// First users per dyno, all at once.
     pub(crate) burst: usize,
     /// Steady-state requests per dyno, one after another.
@@ -231,6 +245,24 @@ impl FleetPlan<'_> {
         };
         let first = users.burst(self.burst);
         let steady = users.steady(self.steady, self.burst);
+        let warm_burst = users.burst(self.burst);
+        let more = self
+            .more_paths
+            .iter()
+            .map(|path| {
+                let users = Users {
+                    address: users.address,
+                    host: self.host,
+                    path,
+                };
+                let first = users.burst(self.burst);
+                PathUsers {
+                    path: path.clone(),
+                    first,
+                    warm: users.burst(self.burst),
+                }
+            })
+            .collect();
         let bound_after = dyno.bound_after.unwrap_or_default();
         let warm_up = match (dyno.warmed_after, dyno.warm_gave_up) {
             (_, true) => WarmUp::GaveUp,
@@ -244,6 +276,8 @@ impl FleetPlan<'_> {
             warm_up,
             first,
             steady,
+            warm_burst,
+            more,
         }
     }
 }

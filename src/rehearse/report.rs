@@ -176,6 +176,8 @@ mod tests {
                 })
                 .collect(),
             steady: Vec::new(),
+            warm_burst: Vec::new(),
+            more: Vec::new(),
         }
     }
 
