@@ -187,10 +187,15 @@ fn require_warm(path: &str, warm: &[dynos::Measured]) -> bool {
         return true;
     }
     let mut paths: Vec<&str> = cold.iter().map(|v| v.path.as_str()).collect();
+    paths.sort_unstable();
     paths.dedup();
     output::error(&format!(
-        "--require-warm: first users met a cold {}.\n\nReal users would wait on the first request to {}. Add {} to `[warmup] paths` in preheat.toml so that each dyno warms it before the router sends users.",
-        if paths.len() == 1 { "page" } else { "pages" },
+        "--require-warm: first users met {}.\n\nReal users would wait on the first request to {}. Add {} to `[warmup] paths` in preheat.toml (or make the warm-up reach every worker) so that each dyno is warm before the router sends users.",
+        if paths.len() == 1 {
+            "a cold page"
+        } else {
+            "cold pages"
+        },
         paths.join(", "),
         if paths.len() == 1 { "it" } else { "them" },
     ));
