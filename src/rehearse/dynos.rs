@@ -106,6 +106,8 @@ pub(crate) struct FleetPlan<'a> {
     pub(crate) path: &'a str,
     /// More paths that get a burst each, after `path`.
     pub(crate) more_paths: &'a [String],
+    /// `--require-warm`: also send the warm bursts it judges against.
+    pub(crate) require_warm: bool,
     /// First users per dyno, all at once.
     pub(crate) burst: usize,
     /// Steady-state requests per dyno, one after another.
@@ -236,6 +238,15 @@ impl FleetPlan<'_> {
         }
     }
 
+    /// `--require-warm`'s warm figure for `users`; nothing without it.
+    fn warm_bursts(&self, users: &Users<'_>) -> Vec<Answer> {
+        if self.require_warm {
+            warm_bursts(users, self.burst)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The dyno's burst of first users, then its steady state.
     fn measure(&self, dyno: &Dyno, gated: bool) -> Measured {
         let users = Users {
@@ -245,7 +256,7 @@ impl FleetPlan<'_> {
         };
         let first = users.burst(self.burst);
         let steady = users.steady(self.steady, self.burst);
-        let warm_burst = warm_bursts(&users, self.burst);
+        let warm_burst = self.warm_bursts(&users);
         let more = self
             .more_paths
             .iter()
@@ -259,7 +270,7 @@ impl FleetPlan<'_> {
                 PathUsers {
                     path: path.clone(),
                     first,
-                    warm: warm_bursts(&users, self.burst),
+                    warm: self.warm_bursts(&users),
                 }
             })
             .collect();

@@ -90,6 +90,7 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
         host: &host.name,
         path: &path,
         more_paths: &paths,
+        require_warm: options.require_warm,
         burst,
         steady: steady_count(burst),
     };
