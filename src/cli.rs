@@ -99,6 +99,12 @@ enum Command {
         /// Also write the figures as JSON to this file (schema in docs/rehearse.md)
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Fail when any first user of a warmed dyno was cold (for CI)
+        #[arg(long)]
+        require_warm: bool,
+        /// A path first users request, each with its burst (repeatable; default every [warmup] path)
+        #[arg(long = "path", value_name = "PATH")]
+        paths: Vec<String>,
     },
     /// Read Heroku's logs (`heroku logs … | preheat audit`): who waited on a cold dyno, and what to warm
     Audit {
@@ -185,6 +191,8 @@ pub fn main() -> ExitCode {
             compare,
             boot_timeout,
             json,
+            require_warm,
+            paths,
         } => crate::rehearse::run(
             &dir,
             &crate::rehearse::Options {
@@ -192,6 +200,8 @@ pub fn main() -> ExitCode {
                 compare,
                 boot_timeout,
                 json,
+                require_warm,
+                paths,
             },
         ),
         Command::Audit {

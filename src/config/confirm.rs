@@ -1,4 +1,4 @@
-//! `[confirm]`: the detached fleet confirmation's deadline, poll and lifetime.
+//! `[confirm]`: the detached fleet confirmation's deadline, poll, lifetime and rollback.
 
 use super::diagnostic::Located;
 use super::duration::Span;
@@ -63,5 +63,6 @@ pub(super) fn convert_confirm(raw: RawConfirm) -> Result<Confirm, Located> {
         deadline,
         poll,
         time_to_live,
+        rollback: raw.rollback,
     })
 }

@@ -337,6 +337,8 @@ pub(crate) struct Confirm {
     pub(crate) poll: Duration,
     /// The detached dyno's `time_to_live`.
     pub(crate) time_to_live: Duration,
+    /// Roll back a release that fails through the router (needs a `write` token).
+    pub(crate) rollback: bool,
 }
 
 /// `[warmup] max_rounds` unless set (or `rounds`, when that is higher).
@@ -357,6 +359,7 @@ impl Default for Confirm {
             deadline: DEFAULT_CONFIRM_DEADLINE,
             poll: DEFAULT_CONFIRM_POLL,
             time_to_live: DEFAULT_CONFIRM_DEADLINE + TIME_TO_LIVE_MARGIN,
+            rollback: false,
         }
     }
 }

@@ -30,6 +30,8 @@ pub(super) struct RawConfirm {
     pub(super) deadline: Option<Spanned<Span>>,
     pub(super) poll: Option<Spanned<Span>>,
     pub(super) time_to_live: Option<Spanned<Span>>,
+    #[serde(default)]
+    pub(super) rollback: bool,
 }
 
 #[derive(Deserialize)]

@@ -4,8 +4,11 @@
 //!    failed or a newer release superseded it.
 //! 2. Poll the dynos until every `web` dyno is `up` on VERSION or later.
 //! 3. Warm through the public URL until a whole round is warm.
-//! 4. POST `[notify]`, whatever the outcome.
+//! 4. With `[confirm] rollback`, a live release whose web dynos crash or
+//!    whose warm-up keeps answering wrong goes back to the one before.
+//! 5. POST `[notify]`, whatever the outcome.
 
+use super::rollback::{self, Rolled};
 use super::warm_url::{self, WarmEnd};
 use super::{ApiError, Dyno, Session, by_name, fail_setup, offset, parse_version};
 use crate::config::duration::human;
@@ -26,6 +29,9 @@ enum Stop {
     Superseded(Option<u64>),
     /// The deadline passed while waiting for this.
     Timeout(String),
+    /// The release is live and broken: its web dynos crash, or its warm-up
+    /// through the router keeps answering wrong (only with `[confirm] rollback`).
+    Broken(String),
     Api(ApiError),
     Interrupted(i32),
 }
@@ -94,25 +100,35 @@ pub(crate) fn run(version: Option<&str>, app: Option<&str>) -> u8 {
         .and_then(|()| watch.dynos_up())
         .and_then(|()| watch.warm(skip));
     telemetry::set_request_traceparent(None);
-    let ending = Ending::of(&result, &session);
-    let text = watch.verdict(ending.outcome, ending.reason.as_deref());
-    let ms = |t: Option<Duration>| t.map_or_else(String::new, |t| t.as_millis().to_string());
-    let shown = format!(
-        "{text}{}",
-        output::figures(&[
-            ("event", &"await_live"),
-            ("version", &format!("v{version}")),
-            ("outcome", &ending.outcome.as_str()),
-            ("dynos", &watch.dynos.len()),
-            ("live_ms", &ms(watch.live_at)),
-            ("warm_ms", &ms(watch.warm_at)),
-            ("duration_ms", &started.elapsed().as_millis()),
-        ])
-    );
-    trace_watch(&mut span, &watch, ending.outcome.as_str());
-    if ending.code != exit::OK {
-        span.fail(&text);
+    let attempt = match &result {
+        Err(Stop::Broken(reason)) => Some(watch.roll_back(reason)),
+        _ => None,
+    };
+    let mut ending = Ending::of(&result, &session);
+    let mut note = None;
+    match &attempt {
+        Some(rollback::End::Rolled(rolled)) => {
+            ending.outcome = Outcome::RolledBack;
+            note = Some(serde_json::json!({
+                "from": rolled.from,
+                "to": rolled.to,
+                "release": rolled.release,
+                "reason": crate::redact::scrub(&rolled.reason),
+            }));
+        }
+        Some(rollback::End::Refused(line)) => {
+            note = Some(serde_json::json!({ "refused": crate::redact::scrub(line) }));
+        }
+        Some(rollback::End::Interrupted(signal)) => {
+            ending.code = 128 + u8::try_from(*signal).unwrap_or(0);
+        }
+        None => {}
     }
+    let text = match &attempt {
+        Some(rollback::End::Rolled(rolled)) => rolled_back_line(rolled),
+        _ => watch.verdict(ending.outcome, ending.reason.as_deref()),
+    };
+    let shown = shown_and_traced(&mut span, &watch, &ending, attempt.as_ref(), &text);
     let text_for_notify = text;
     let text = shown;
     match &result {
@@ -127,15 +143,14 @@ pub(crate) fn run(version: Option<&str>, app: Option<&str>) -> u8 {
         Err(Stop::Timeout(_)) => output::error(&format!(
             "{text}\n\nSee `heroku ps` for dynos that did not come up, or raise `[confirm] deadline` in preheat.toml."
         )),
-        Err(Stop::Interrupted(_)) => output::error(&text),
+        Err(Stop::Broken(_) | Stop::Interrupted(_)) => output::error(&text),
     }
     let delivered = notify(
         &watch,
         skip,
-        ending.outcome,
-        ending.reason,
-        ending.superseded_by,
+        (ending.outcome, ending.reason, ending.superseded_by),
         text_for_notify,
+        note,
     );
     span.event(
         "notified",
@@ -225,7 +240,7 @@ impl Ending {
                 superseded_by: None,
                 code: exit::OK,
             },
-            Err(Stop::Failed(why)) => failed(why.clone(), exit::FAILED),
+            Err(Stop::Failed(why) | Stop::Broken(why)) => failed(why.clone(), exit::FAILED),
             Err(Stop::Superseded(by)) => Ending {
                 superseded_by: *by,
                 ..failed(
@@ -265,10 +280,9 @@ impl Ending {
 fn notify(
     watch: &Watch<'_>,
     skip: Skip,
-    outcome: Outcome,
-    reason: Option<String>,
-    superseded_by: Option<u64>,
+    (outcome, reason, superseded_by): (Outcome, Option<String>, Option<u64>),
     text: String,
+    rollback: Option<serde_json::Value>,
 ) -> bool {
     let session = watch.session;
     let Some(notify) = &session.config.notify else {
@@ -291,6 +305,7 @@ fn notify(
         dynos: watch.dynos.clone(),
         url: watch.url.as_ref().map(ToString::to_string),
         text,
+        rollback,
     };
     output::bullet("Notify");
     let backoff =
@@ -388,6 +403,7 @@ impl Watch<'_> {
         let mut last = String::new();
         let mut empty = 0;
         let mut checked_newer = false;
+        let mut crashed_polls = 0;
         loop {
             let mut dynos: Vec<Dyno> = api
                 .dynos(self.deadline)?
@@ -400,6 +416,23 @@ impl Watch<'_> {
                 .iter()
                 .filter(|d| d.is_up() && d.version().is_some_and(|v| v >= version))
                 .count();
+            let crashed: Vec<&str> = dynos
+                .iter()
+                .filter(|d| d.state == "crashed" && d.version() == Some(version))
+                .map(|d| d.name.as_str())
+                .collect();
+            if crashed.is_empty() {
+                crashed_polls = 0;
+            } else if self.session.confirm.rollback {
+                crashed_polls += 1;
+                // Twice in a row: a dyno that crashed once may be restarting.
+                if crashed_polls >= 2 {
+                    return Err(Stop::Broken(format!(
+                        "{} crashed on v{version}",
+                        crashed.join(", ")
+                    )));
+                }
+            }
             if dynos.is_empty() {
                 empty += 1;
                 if empty >= 3 {
@@ -480,7 +513,8 @@ impl Watch<'_> {
             }
             None => Instant::now(),
         };
-        match warm_url::warm_until_warm(session, &url, keep_until, self.deadline) {
+        let give_up = session.confirm.rollback.then_some(warm_url::FAILING_ROUNDS);
+        match warm_url::warm_until_warm(session, &url, keep_until, self.deadline, give_up) {
             WarmEnd::Warm(verdict) => {
                 self.warm_at = Some(self.elapsed());
                 output::sub_bullet(&verdict);
@@ -489,8 +523,36 @@ impl Watch<'_> {
             WarmEnd::Deadline(verdict) => Err(Stop::Timeout(format!(
                 "a warm answer through {url} (last round: {verdict})"
             ))),
+            WarmEnd::Failing(reason) => Err(Stop::Broken(reason)),
             WarmEnd::Interrupted(signal) => Err(Stop::Interrupted(signal)),
         }
+    }
+
+    /// Step 4: the rollback, after its guards. Runs at most once per release:
+    /// only a `Broken` ending calls it, and a run has one ending.
+    fn roll_back(&self, reason: &str) -> rollback::End {
+        output::bullet("Rollback");
+        let end = rollback::roll_back(
+            self.session,
+            self.version,
+            self.description.as_deref(),
+            reason,
+            self.started,
+        );
+        match &end {
+            rollback::End::Rolled(rolled) => output::sub_bullet(&format!(
+                "v{} (Rollback to v{}) is current ({})",
+                rolled.release,
+                rolled.to,
+                offset(self.elapsed())
+            )),
+            rollback::End::Refused(line) => {
+                output::warning(&format!("Not rolled back: {line}"));
+            }
+            rollback::End::Interrupted(_) => {}
+        }
+        // The hook for the release trace: the `otel` branch's span event goes here.
+        end
     }
 
     /// The final line: `my-app v42 is live and warm: live at +40s, warm at +42s (2 web dynos)`.
@@ -518,13 +580,90 @@ impl Watch<'_> {
                     .unwrap_or_default();
                 format!("{app} v{version} is live and warm: {live}, {warm} ({dynos}{note})")
             }
-            Outcome::Failed | Outcome::Timeout => format!(
+            Outcome::Failed | Outcome::Timeout | Outcome::RolledBack => format!(
                 "{app} v{version} is not live and warm: {}; {live}, {warm}, stopped at {}",
                 reason.unwrap_or("it failed"),
                 offset(self.elapsed())
             ),
         }
     }
+}
+
+/// `rolled back v43 → v42: /checkout answered 500 on 6 of 6 requests through the router`
+fn rolled_back_line(rolled: &Rolled) -> String {
+    format!(
+        "rolled back v{} → v{}: {}",
+        rolled.from, rolled.to, rolled.reason
+    )
+}
+
+/// The line's `| event=rollback from=43 to=42 release=44` tail, for the log only.
+/// The verdict as printed (with its figures: `event=await_live`, or
+/// `event=rollback` when it rolled back), and the same on the span.
+fn shown_and_traced(
+    span: &mut telemetry::Span,
+    watch: &Watch<'_>,
+    ending: &Ending,
+    attempt: Option<&rollback::End>,
+    text: &str,
+) -> String {
+    let version = watch.version;
+    let started = watch.started;
+    let ms = |t: Option<Duration>| t.map_or_else(String::new, |t| t.as_millis().to_string());
+    let shown = match attempt {
+        Some(rollback::End::Rolled(rolled)) => format!("{text}{}", rollback_figures(rolled)),
+        _ => format!(
+            "{text}{}",
+            output::figures(&[
+                ("event", &"await_live"),
+                ("version", &format!("v{version}")),
+                ("outcome", &ending.outcome.as_str()),
+                ("dynos", &watch.dynos.len()),
+                ("live_ms", &ms(watch.live_at)),
+                ("warm_ms", &ms(watch.warm_at)),
+                ("duration_ms", &started.elapsed().as_millis()),
+            ])
+        ),
+    };
+    trace_watch(span, watch, ending.outcome.as_str());
+    match attempt {
+        Some(rollback::End::Rolled(rolled)) => span.event(
+            "rolled back",
+            &[
+                ("preheat.rollback.from", format!("v{}", rolled.from).into()),
+                ("preheat.rollback.to", format!("v{}", rolled.to).into()),
+                (
+                    "preheat.rollback.release",
+                    format!("v{}", rolled.release).into(),
+                ),
+                (
+                    "preheat.rollback.reason",
+                    crate::redact::scrub(&rolled.reason).into(),
+                ),
+            ],
+        ),
+        Some(rollback::End::Refused(line)) => span.event(
+            "rollback refused",
+            &[(
+                "preheat.rollback.refused",
+                crate::redact::scrub(line).into(),
+            )],
+        ),
+        _ => {}
+    }
+    if ending.code != exit::OK {
+        span.fail(text);
+    }
+    shown
+}
+
+fn rollback_figures(rolled: &Rolled) -> String {
+    output::figures(&[
+        ("event", &"rollback"),
+        ("from", &rolled.from),
+        ("to", &rolled.to),
+        ("release", &rolled.release),
+    ])
 }
 
 /// The commit: `SOURCE_VERSION`, `HEROKU_BUILD_COMMIT` or `HEROKU_SLUG_COMMIT`,

@@ -380,6 +380,41 @@ impl Api {
         Ok(feature.enabled)
     }
 
+    /// The `count` newest releases, newest first (`Range: version ..; order=desc, max=N`).
+    pub(crate) fn recent_releases(
+        &self,
+        count: u32,
+        deadline: Instant,
+    ) -> Result<Vec<Release>, ApiError> {
+        let mut list: Vec<Release> = self.get_json(
+            &["apps", &self.app, "releases"],
+            Some(&format!("version ..; order=desc, max={count}")),
+            deadline,
+        )?;
+        list.sort_by_key(|r| std::cmp::Reverse(r.version));
+        Ok(list)
+    }
+
+    /// `POST /apps/{app}/releases` with `{"release": id}`: Heroku's rollback,
+    /// as `heroku rollback` sends it. The answer is the new release.
+    pub(crate) fn rollback(
+        &self,
+        release_id: &str,
+        deadline: Instant,
+    ) -> Result<Release, ApiError> {
+        let path = ["apps", self.app.as_str(), "releases"];
+        let body = serde_json::json!({ "release": release_id });
+        let response = self.send(
+            &Method::POST,
+            &path,
+            None,
+            Some(&body),
+            Scope::Write,
+            deadline,
+        )?;
+        parse(response, &describe(&Method::POST, &path))
+    }
+
     /// `DELETE /apps/{app}/dynos`: restart every dyno.
     pub(crate) fn restart_all(&self, deadline: Instant) -> Result<(), ApiError> {
         self.send(

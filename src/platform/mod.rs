@@ -11,6 +11,7 @@ mod fuzz_tests;
 pub(crate) mod one_off;
 mod release_version;
 pub(crate) mod restart;
+mod rollback;
 mod warm_url;
 
 use crate::config::{Config, Confirm};
@@ -73,6 +74,8 @@ impl fmt::Debug for Token {
 /// A release, as `GET /apps/{app}/releases/{version}` returns it.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Release {
+    #[serde(default)]
+    pub(crate) id: String,
     pub(crate) version: u64,
     pub(crate) status: String,
     pub(crate) current: bool,

@@ -25,6 +25,8 @@ pub(crate) enum Outcome {
     Warm,
     Failed,
     Timeout,
+    /// `[confirm] rollback` took the app back to the release before.
+    RolledBack,
 }
 
 impl Outcome {
@@ -33,6 +35,7 @@ impl Outcome {
             Outcome::Warm => "warm",
             Outcome::Failed => "failed",
             Outcome::Timeout => "timeout",
+            Outcome::RolledBack => "rolled_back",
         }
     }
 }
@@ -55,6 +58,8 @@ pub(crate) struct Notice {
     pub(crate) url: Option<String>,
     /// The verdict line, also Slack's `text`.
     pub(crate) text: String,
+    /// `[confirm] rollback`: `{from, to, release, reason}`, or `{refused}`.
+    pub(crate) rollback: Option<serde_json::Value>,
 }
 
 fn seconds(duration: Option<Duration>) -> serde_json::Value {
@@ -96,6 +101,7 @@ impl Notice {
             },
             "dynos": dynos,
             "url": self.url.as_deref().map(redact::scrub),
+            "rollback": self.rollback,
             "sent_at": sent_at,
         })
     }
@@ -312,6 +318,7 @@ mod tests {
             }],
             url: Some("https://my-app.herokuapp.com/".to_string()),
             text: "my-app v42 is live and warm".to_string(),
+            rollback: None,
         };
         let body = notice.body();
         assert_eq!(body["text"], "my-app v42 is live and warm");

@@ -253,9 +253,10 @@ fn rolling_restart(
             // The dyno warmed itself at boot; this checks the app answers warm
             // through the router (for a one-dyno app, that is this dyno).
             let until = deadline.min(Instant::now() + warmup.deadline.max(Duration::from_secs(1)));
-            match warm_url::warm_until_warm(session, url, Instant::now(), until) {
+            match warm_url::warm_until_warm(session, url, Instant::now(), until, None) {
                 WarmEnd::Warm(verdict) => output::sub_bullet(&format!("{name}: {verdict}")),
-                WarmEnd::Deadline(verdict) => {
+                // `Failing` needs a round limit, and this call gives none.
+                WarmEnd::Deadline(verdict) | WarmEnd::Failing(verdict) => {
                     let rest = if index + 1 < count {
                         format!(
                             "; the rolling restart stopped before {}",

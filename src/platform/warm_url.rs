@@ -18,8 +18,14 @@ pub(crate) enum WarmEnd {
     Warm(String),
     /// The deadline passed: the last round's verdict.
     Deadline(String),
+    /// `[confirm] rollback`: after the preboot window, every one of the
+    /// failing rounds allowed had a wrong answer. Why, for the rollback line.
+    Failing(String),
     Interrupted(i32),
 }
+
+/// Rounds that must all fail after the preboot window before a rollback.
+pub(crate) const FAILING_ROUNDS: u32 = 3;
 
 /// Warms through `url` until a round is warm and `keep_until` has passed.
 /// `keep_until` is the preboot switch-over: until then, rounds go on even
@@ -29,6 +35,7 @@ pub(crate) fn warm_until_warm(
     url: &url::Url,
     keep_until: Instant,
     deadline: Instant,
+    give_up: Option<u32>,
 ) -> WarmEnd {
     let warmup = &with_request_id(&session.config.warmup, &request_id());
     let target = Target {
@@ -37,6 +44,7 @@ pub(crate) fn warm_until_warm(
     };
     let mut round = 0u32;
     let mut said_warm = false;
+    let mut failing = Failing::default();
     loop {
         round += 1;
         let round_deadline = deadline.min(Instant::now() + warmup.deadline);
@@ -76,6 +84,14 @@ pub(crate) fn warm_until_warm(
         } else {
             output::sub_bullet(&format!("round {round}: {verdict}"));
         }
+        if !warm && Instant::now() >= keep_until {
+            failing.add(&report.hits);
+            if give_up.is_some_and(|limit| failing.rounds >= limit) {
+                return WarmEnd::Failing(failing.reason());
+            }
+        } else {
+            failing = Failing::default();
+        }
         let wait = session.poll_pause();
         if Instant::now() + wait >= deadline {
             return WarmEnd::Deadline(verdict);
@@ -113,6 +129,55 @@ fn with_request_id(warmup: &Warmup, id: &str) -> Warmup {
         }
     }
     warmup
+}
+
+/// Consecutive wrong rounds after the preboot window, per request.
+#[derive(Default)]
+struct Failing {
+    rounds: u32,
+    /// label → (wrong answers, requests, the last wrong status or problem)
+    by_label: Vec<(String, usize, usize, String)>,
+}
+
+impl Failing {
+    fn add(&mut self, hits: &[requests::Hit]) {
+        self.rounds += 1;
+        for hit in hits {
+            let index =
+                if let Some(index) = self.by_label.iter().position(|(l, ..)| *l == hit.label) {
+                    index
+                } else {
+                    self.by_label.push((hit.label.clone(), 0, 0, String::new()));
+                    self.by_label.len() - 1
+                };
+            let entry = &mut self.by_label[index];
+            entry.2 += 1;
+            if !hit.ok {
+                entry.1 += 1;
+                entry.3 = match (hit.status, &hit.problem) {
+                    (Some(status), _) if !(200..400).contains(&status) => {
+                        format!("answered {status}")
+                    }
+                    (_, Some(problem)) => format!("failed ({problem})"),
+                    (Some(status), None) => format!("answered {status}"),
+                    (None, None) => "failed".to_string(),
+                };
+            }
+        }
+    }
+
+    /// `/checkout answered 500 on 6 of 6 requests through the router`
+    fn reason(&self) -> String {
+        let parts: Vec<String> = self
+            .by_label
+            .iter()
+            .filter(|(_, wrong, ..)| *wrong > 0)
+            .map(|(label, wrong, total, how)| {
+                format!("{label} {how} on {wrong} of {total} requests")
+            })
+            .collect();
+        crate::redact::scrub(&format!("{} through the router", parts.join(", ")))
+    }
 }
 
 /// Whether preboot is on; any answer but a clear "yes" means no.

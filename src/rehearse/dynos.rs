@@ -39,8 +39,20 @@ pub(crate) struct Measured {
     /// The burst of first users, in the order they were sent.
     pub(crate) first: Vec<Answer>,
     pub(crate) steady: Vec<Answer>,
+    /// Warm bursts of the same size on the first path, per rank the slowest
+    /// of three: the warm figure that `--require-warm` judges the first users against.
+    pub(crate) warm_burst: Vec<Answer>,
+    /// The other paths' first users (`--path`, else every `[warmup]` path).
+    pub(crate) more: Vec<PathUsers>,
     /// The gate's own first-user line (`event=first_users`), when gated.
     pub(crate) gate_line: Option<String>,
+}
+
+/// One more path's burst of first users, and a warm burst of the same size after.
+pub(crate) struct PathUsers {
+    pub(crate) path: String,
+    pub(crate) first: Vec<Answer>,
+    pub(crate) warm: Vec<Answer>,
 }
 
 impl Measured {
@@ -95,6 +107,10 @@ pub(crate) struct FleetPlan<'a> {
     /// The first users' `Host` and path.
     pub(crate) host: &'a str,
     pub(crate) path: &'a str,
+    /// More paths that get a burst each, after `path`.
+    pub(crate) more_paths: &'a [String],
+    /// `--require-warm`: also send the warm bursts it judges against.
+    pub(crate) require_warm: bool,
     /// First users per dyno, all at once.
     pub(crate) burst: usize,
     /// Steady-state requests per dyno, one after another.
@@ -232,6 +248,15 @@ impl FleetPlan<'_> {
         }
     }
 
+    /// `--require-warm`'s warm figure for `users`; nothing without it.
+    fn warm_bursts(&self, users: &Users<'_>) -> Vec<Answer> {
+        if self.require_warm {
+            warm_bursts(users, self.burst)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The dyno's burst of first users, then its steady state.
     fn measure(&self, dyno: &Dyno, gated: bool) -> Measured {
         let users = Users {
@@ -241,6 +266,24 @@ impl FleetPlan<'_> {
         };
         let first = users.burst(self.burst);
         let steady = users.steady(self.steady, self.burst);
+        let warm_burst = self.warm_bursts(&users);
+        let more = self
+            .more_paths
+            .iter()
+            .map(|path| {
+                let users = Users {
+                    address: users.address,
+                    host: self.host,
+                    path,
+                };
+                let first = users.burst(self.burst);
+                PathUsers {
+                    path: path.clone(),
+                    first,
+                    warm: self.warm_bursts(&users),
+                }
+            })
+            .collect();
         let bound_after = dyno.bound_after.unwrap_or_default();
         let warm_up = match (dyno.warmed_after, dyno.warm_gave_up) {
             (_, true) => WarmUp::GaveUp,
@@ -255,8 +298,31 @@ impl FleetPlan<'_> {
             first,
             steady,
             gate_line: None,
+            warm_burst,
+            more,
         }
     }
+}
+
+/// Warm bursts after the first one: for each rank (the i-th fastest user),
+/// the slowest of three, so that a busy machine's noise widens the warm
+/// figure instead of passing for a cold start. Sorted fastest first.
+fn warm_bursts(users: &Users<'_>, burst: usize) -> Vec<Answer> {
+    let mut ranks: Vec<Answer> = Vec::new();
+    for _ in 0..3 {
+        let mut answers = users.burst(burst);
+        answers.sort_by_key(|a| a.took);
+        if ranks.is_empty() {
+            ranks = answers;
+        } else {
+            for (rank, answer) in ranks.iter_mut().zip(answers) {
+                if answer.took > rank.took {
+                    *rank = answer;
+                }
+            }
+        }
+    }
+    ranks
 }
 
 fn free_port() -> Result<u16, RehearsalError> {

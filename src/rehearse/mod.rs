@@ -9,6 +9,7 @@ mod dynos;
 mod json;
 mod prepare;
 mod report;
+mod require_warm;
 mod users;
 
 use crate::config::procfile::gated_command;
@@ -26,6 +27,10 @@ pub(crate) struct Options {
     pub(crate) boot_timeout: Duration,
     /// `--json FILE`: write the figures there.
     pub(crate) json: Option<PathBuf>,
+    /// `--require-warm`: fail when a first user of a warmed dyno was cold.
+    pub(crate) require_warm: bool,
+    /// `--path`: the paths first users request; default every `[warmup]` GET path.
+    pub(crate) paths: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -74,11 +79,7 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
     let warm_on = config.warmup.enabled;
     let host = users::host(config.warmup.host.as_deref(), &env);
     announce(options.dynos, &web, gated.is_some(), warm_on, &host);
-    let path = config
-        .warmup
-        .requests
-        .first()
-        .map_or_else(|| "/".to_string(), |r| r.path.clone());
+    let (path, paths) = first_user_paths(&config, &options.paths);
     let burst = users::burst_size(users::web_concurrency(&env));
     let plan = FleetPlan {
         dir,
@@ -88,6 +89,8 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
         warm_deadline: config.warmup.deadline,
         host: &host.name,
         path: &path,
+        more_paths: &paths,
+        require_warm: options.require_warm,
         burst,
         steady: steady_count(burst),
     };
@@ -135,8 +138,69 @@ pub(crate) fn run(dir: &Path, options: &Options) -> u8 {
         output::error(&problem);
         return exit::FAILED;
     }
+    if options.require_warm && !require_warm(&path, &warm) {
+        return exit::FAILED;
+    }
     bullet_stream::global::print::all_done(&Some(started));
     exit::OK
+}
+
+/// The paths first users request: `--path`, else every `[warmup]` GET path
+/// (`/` when there is none); the first, and the rest.
+fn first_user_paths(config: &crate::config::Config, given: &[String]) -> (String, Vec<String>) {
+    let mut paths: Vec<String> = if given.is_empty() {
+        config
+            .warmup
+            .requests
+            .iter()
+            .filter(|r| r.method == crate::config::Method::Get)
+            .map(|r| r.path.clone())
+            .collect()
+    } else {
+        given.to_vec()
+    };
+    paths.dedup();
+    let path = if paths.is_empty() {
+        "/".to_string()
+    } else {
+        paths.remove(0)
+    };
+    paths.retain(|p| *p != path);
+    (path, paths)
+}
+
+/// `--require-warm`: one line per path of each warmed dyno; `false` when a
+/// first user was cold.
+fn require_warm(path: &str, warm: &[dynos::Measured]) -> bool {
+    let verdicts = require_warm::judge(path, warm);
+    output::bullet("First users judged by the cold rule (--require-warm)");
+    for verdict in &verdicts {
+        output::sub_bullet(&verdict.line());
+    }
+    let cold: Vec<&require_warm::PathVerdict> = verdicts.iter().filter(|v| v.cold > 0).collect();
+    if verdicts.is_empty() {
+        output::error(
+            "--require-warm: no dyno was warmed ([warmup] is off?), so there is nothing to judge.\n\nTurn `[warmup]` on, or drop --require-warm.",
+        );
+        return false;
+    }
+    if cold.is_empty() {
+        return true;
+    }
+    let mut paths: Vec<&str> = cold.iter().map(|v| v.path.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    output::error(&format!(
+        "--require-warm: first users met {}.\n\nReal users would wait on the first request to {}. Add {} to `[warmup] paths` in preheat.toml (or make the warm-up reach every worker) so that each dyno is warm before the router sends users.",
+        if paths.len() == 1 {
+            "a cold page"
+        } else {
+            "cold pages"
+        },
+        paths.join(", "),
+        if paths.len() == 1 { "it" } else { "them" },
+    ));
+    false
 }
 
 /// `--compare`: the same dynos again, cold, and without the gate if there was one.

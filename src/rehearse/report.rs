@@ -181,6 +181,8 @@ mod tests {
                 .collect(),
             steady: Vec::new(),
             gate_line: None,
+            warm_burst: Vec::new(),
+            more: Vec::new(),
         }
     }
 

@@ -149,7 +149,15 @@ fn run_traced(args: &[String], tel: &Arc<Telemetry>) -> u8 {
         config.warmup.first_users_window,
         warm_figures,
     );
-    open_and_forward(&mut app, public, upstream, started, window, &log, (tel, span))
+    open_and_forward(
+        &mut app,
+        public,
+        upstream,
+        started,
+        window,
+        &log,
+        (tel, span),
+    )
 }
 
 /// Opens `$PORT` and forwards to the app until it exits; returns its status.
@@ -274,7 +282,12 @@ fn first_users_line(
             ("http.response.status_code", Value::from(status)),
         ];
         for one in took {
-            tel.histogram("preheat.first_user.duration", "s", one.as_secs_f64(), &attrs);
+            tel.histogram(
+                "preheat.first_user.duration",
+                "s",
+                one.as_secs_f64(),
+                &attrs,
+            );
         }
         let first = took.first().map_or(0.0, Duration::as_secs_f64);
         let hits = i64::try_from(took.len()).unwrap_or(i64::MAX);
@@ -404,7 +417,11 @@ fn warm(
             crate::warmup::traced::record(&thread_tel, &mut span, &report);
             thread_tel.end(span);
             let line = crate::warmup::traced::verdict_line(&report, &thread_log.0);
-            let _ = done.send((line, report.deadline_hit, (report.warm(), report.fastest_ok())));
+            let _ = done.send((
+                line,
+                report.deadline_hit,
+                (report.warm(), report.fastest_ok()),
+            ));
         });
     if let Err(error) = spawned {
         log.say(&format!(

@@ -116,6 +116,9 @@ pub(crate) struct ApiRelease {
     pub(crate) current: bool,
     pub(crate) description: String,
     pub(crate) updated: u64,
+    /// The version whose slug this release runs: its own, or for a
+    /// rollback, the old release's.
+    pub(crate) slug: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -161,6 +164,10 @@ pub(crate) struct State {
     pub(crate) max_web_down: usize,
     /// Bodies of `POST /apps/{app}/dynos`.
     pub(crate) created: Vec<Value>,
+    /// Bodies of `POST /apps/{app}/releases` (rollbacks).
+    pub(crate) rollbacks: Vec<Value>,
+    /// How long a rollback's release phase runs before it succeeds.
+    pub(crate) release_phase: Duration,
     /// When every web dyno was last seen `up` on the current release.
     pub(crate) all_up_at: Option<Instant>,
     /// `heroku-24` (Cedar) or `cnb` (Fir), as `GET /apps/{app}` reports it.
@@ -210,6 +217,7 @@ impl State {
             current,
             description: format!("Deploy {:07x}", version * 4_099),
             updated: n,
+            slug: version,
         });
     }
 
@@ -413,7 +421,7 @@ impl State {
             "description": release.description,
             "created_at": Self::timestamp(release.updated.saturating_sub(1)),
             "updated_at": Self::timestamp(release.updated),
-            "slug": { "id": Self::uuid(9_000 + release.version) },
+            "slug": { "id": Self::uuid(9_000 + release.slug) },
             "app": { "id": Self::uuid(1), "name": APP },
             "user": { "id": Self::uuid(2), "email": "deployer@example.com" },
             "addon_plan_names": [],
@@ -544,6 +552,8 @@ impl PlatformApi {
             restarts: Vec::new(),
             max_web_down: 0,
             created: Vec::new(),
+            rollbacks: Vec::new(),
+            release_phase: Duration::from_millis(200),
             all_up_at: None,
             stack: "heroku-24",
             fir: false,
@@ -679,6 +689,7 @@ fn route(state: &mut State, seen: &Seen) -> (u16, Vec<(&'static str, String)>, V
         },
         ("GET", ["features", "preboot"]) => preboot(state),
         ("POST", ["dynos"]) => create_dyno(state, seen),
+        ("POST", ["releases"]) => roll_back(state, seen),
         ("DELETE", ["dynos"]) => {
             let names: Vec<String> = state
                 .dynos
@@ -737,6 +748,39 @@ fn preboot(state: &State) -> (u16, Vec<(&'static str, String)>, Value) {
             "updated_at": State::timestamp(1),
         }),
     )
+}
+
+/// `POST /apps/{app}/releases` with `{"release": id}`: Heroku's rollback. A
+/// new release, `Rollback to vN`, on the old release's slug; its release
+/// phase runs again (`pending`, then `succeeded` and current, dynos restart).
+fn roll_back(state: &mut State, seen: &Seen) -> (u16, Vec<(&'static str, String)>, Value) {
+    let body: Value = serde_json::from_str(&seen.body).unwrap_or(Value::Null);
+    state.rollbacks.push(body.clone());
+    let Some(id) = body["release"].as_str() else {
+        return error(
+            422,
+            "invalid_params",
+            "Release is required to roll back (or slug to create a release).",
+        );
+    };
+    let Some(old) = state.releases.iter().find(|r| r.id == id).cloned() else {
+        return error(404, "not_found", "Couldn't find that release.");
+    };
+    let version = state.releases.iter().map(|r| r.version).max().unwrap_or(0) + 1;
+    state.add_release(version, "pending", false);
+    if let Some(release) = state.releases.last_mut() {
+        release.description = format!("Rollback to v{}", old.version);
+        release.slug = old.slug;
+    }
+    let at = Instant::now() + state.release_phase;
+    state.events.push((
+        at,
+        Box::new(move |state: &mut State| state.succeed(version)),
+    ));
+    match state.releases.last() {
+        Some(release) => (201, Vec::new(), State::release_json(release)),
+        None => error(500, "internal", "no release"),
+    }
 }
 
 /// `POST /apps/{app}/dynos`: a one-off dyno on the current release.

@@ -1,6 +1,6 @@
 from django.shortcuts import render
 
-from . import search
+from . import reports, search
 from .models import Product
 
 
@@ -24,4 +24,13 @@ def products(request):
             "indexed": len(search.index()),
             "suggestions": search.suggestions(term),
         },
+    )
+
+
+def sales_report(request):
+    counts = reports.buckets()
+    return render(
+        request,
+        "catalog/index.html",
+        {"title": f"Sales report ({sum(counts.values())} sales)", "products": [], "indexed": len(counts)},
     )
