@@ -407,3 +407,74 @@ fn send(client: &reqwest::blocking::Client, signal: &Signal, body: Vec<u8>) -> R
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_carries_hex_ids_as_otlp_json_requires() {
+        let span = pt::Span {
+            trace_id: vec![0xab; 16],
+            span_id: vec![0x01; 8],
+            name: "preheat release".into(),
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![pt::ResourceSpans {
+                scope_spans: vec![pt::ScopeSpans {
+                    spans: vec![span],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let signal = Signal {
+            url: String::new(),
+            protocol: Protocol::Json,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(1),
+        };
+        let body =
+            String::from_utf8(encode(Some(&signal), &request).expect("json")).expect("utf-8");
+        assert!(
+            body.contains(&format!("\"traceId\":\"{}\"", "ab".repeat(16))),
+            "{body}"
+        );
+        assert!(body.contains("\"spanId\":\"0101010101010101\""), "{body}");
+    }
+
+    #[test]
+    fn histogram_points_fall_in_their_buckets() {
+        let config = Config {
+            traces: None,
+            metrics: Some(Signal {
+                url: "http://127.0.0.1:9/v1/metrics".into(),
+                protocol: Protocol::Protobuf,
+                headers: Vec::new(),
+                timeout: Duration::from_secs(1),
+            }),
+            warnings: Vec::new(),
+        };
+        let exporter = Exporter::start(config, &[]);
+        let attrs = [("url.path", Value::from("/"))];
+        for value in [0.001, 0.003, 0.2, 20.0] {
+            exporter.record(MetricKind::Histogram, "h", "s", value, &attrs);
+        }
+        exporter.record(
+            MetricKind::Histogram,
+            "h",
+            "s",
+            0.001,
+            &[("url.path", "/x".into())],
+        );
+        let pending = exporter.lock();
+        assert_eq!(pending.points.len(), 2, "one point per attribute set");
+        let point = &pending.points[0];
+        assert_eq!(point.count, 4);
+        assert_eq!(point.buckets[0], 2, "<= 5 ms");
+        assert_eq!(point.buckets[6], 1, "<= 250 ms");
+        assert_eq!(point.buckets[SECONDS_BUCKETS.len()], 1, "overflow");
+        assert!((point.max - 20.0).abs() < f64::EPSILON);
+    }
+}

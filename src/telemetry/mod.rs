@@ -339,3 +339,66 @@ pub(crate) fn request_traceparent() -> Option<String> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn telemetry(vars: &[(&str, &str)]) -> Telemetry {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        Telemetry::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn off_records_nothing() {
+        let tel = telemetry(&[("HEROKU_RELEASE_VERSION", "v1"), ("HEROKU_APP_NAME", "a")]);
+        assert!(!tel.is_on());
+        let mut span = tel.root_span("preheat release");
+        span.attr("k", "v");
+        assert!(!span.is_recording());
+        assert_eq!(tel.traceparent(&span), None);
+        assert!(tel.child(&span, "x").context().is_none());
+    }
+
+    #[test]
+    fn a_release_derives_the_root_and_others_take_it_as_parent() {
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+            ("HEROKU_APP_ID", "app-id"),
+            ("HEROKU_RELEASE_VERSION", "v9"),
+        ];
+        let release = telemetry(&env);
+        let web = telemetry(&env);
+        let (trace, root) = ids::release_ids("app-id", "v9");
+        let root_span = release.root_span("preheat release");
+        assert_eq!(
+            release.traceparent(&root_span),
+            Some(ids::traceparent(&trace, root))
+        );
+        let gate = web.span("preheat gate");
+        let data = gate.data.as_ref().expect("recording");
+        assert_eq!((data.trace, data.parent), (trace, Some(root)));
+        // A span in the same trace is never given the root's id again.
+        assert_ne!(data.span_id, root);
+    }
+
+    #[test]
+    fn without_a_release_traceparent_is_joined() {
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let tel = telemetry(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+            ("TRACEPARENT", parent),
+        ]);
+        let span = tel.root_span("preheat warm-up");
+        let data = span.data.as_ref().expect("recording");
+        assert_eq!(ids::hex(&data.trace), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(
+            data.parent.map(|p| ids::hex(&p)).as_deref(),
+            Some("b7ad6b7169203331")
+        );
+    }
+}
