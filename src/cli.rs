@@ -161,6 +161,22 @@ pub fn main() -> ExitCode {
             return exit::code(code);
         }
     };
+    // Build and release-phase output keeps Heroku's style; every command people run by
+    // hand (and any new one) gets plain text off a terminal or under NO_COLOR.
+    output::init(
+        if matches!(
+            cli.command,
+            Command::Release { .. }
+                | Command::Classic { .. }
+                | Command::Gate { .. }
+                | Command::AwaitLive { .. }
+                | Command::Restart { .. }
+        ) {
+            output::Style::Heroku
+        } else {
+            output::Style::Interactive
+        },
+    );
     let code = match cli.command {
         Command::Release { dir } => crate::release::run(&dir, &crate::platform::fleet::schedule),
         Command::Check { dir } => check(&dir),

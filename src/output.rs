@@ -132,3 +132,88 @@ mod tests {
         assert_eq!(parse_figures("x | novalue"), None);
     }
 }
+
+/// How output looks: Heroku's coloured build style, or plain text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// Build and release-phase output (bin/build, the classic compile, `preheat release`):
+    /// always Heroku's style, as the platform's log shows it.
+    Heroku,
+    /// Commands people run by hand (`check`, `rehearse`, `warm`, `audit`, and any new one):
+    /// colour only on a terminal, and never when `NO_COLOR` is set (<https://no-color.org>).
+    Interactive,
+}
+
+/// Sets where and how every line goes; call once, first thing in `main`.
+pub(crate) fn init(style: Style) {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if style == Style::Interactive && (no_color || !std::io::stderr().is_terminal()) {
+        bullet_stream::global::set_writer(PlainText::new(std::io::stderr()));
+    }
+}
+
+/// A writer that drops ANSI escape sequences (CSI `ESC [ … final` and two-byte `ESC x`),
+/// even when one is split across writes.
+pub(crate) struct PlainText<W> {
+    inner: W,
+    state: Escape,
+}
+
+#[derive(Clone, Copy)]
+enum Escape {
+    None,
+    Started,
+    Csi,
+}
+
+impl<W: Write> PlainText<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        Self {
+            inner,
+            state: Escape::None,
+        }
+    }
+}
+
+impl<W: Write> Write for PlainText<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut kept = Vec::with_capacity(buf.len());
+        for &byte in buf {
+            self.state = match (self.state, byte) {
+                (Escape::None, 0x1b) => Escape::Started,
+                (Escape::None, _) => {
+                    kept.push(byte);
+                    Escape::None
+                }
+                (Escape::Started, b'[') => Escape::Csi,
+                (Escape::Csi, 0x40..=0x7e) | (Escape::Started, _) => Escape::None,
+                (Escape::Csi, _) => Escape::Csi,
+            };
+        }
+        self.inner.write_all(&kept)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod plain_text_tests {
+    use super::PlainText;
+    use std::io::Write;
+
+    #[test]
+    fn drops_escapes_even_split_across_writes() {
+        let mut out = PlainText::new(Vec::new());
+        let text = bullet_stream::style::value("value");
+        let bytes = format!("- a {text} and \x1b[1;3").into_bytes();
+        out.write_all(&bytes).expect("vec write");
+        out.write_all(b"1mbold\x1b[0m.\n").expect("vec write");
+        let written = String::from_utf8(out.inner).expect("utf-8");
+        assert_eq!(written, "- a `value` and bold.\n");
+        assert!(!written.contains('\x1b'));
+    }
+}

@@ -41,6 +41,8 @@ pub(crate) enum ConfigError {
         snippet: String,
         help: String,
     },
+    /// More than one problem in the same file, each an `Invalid`, in file order.
+    Several(Vec<ConfigError>),
 }
 
 impl fmt::Display for ConfigError {
@@ -65,6 +67,13 @@ impl fmt::Display for ConfigError {
                 }
                 write!(f, "\n\n{help}")
             }
+            ConfigError::Several(errors) => {
+                write!(f, "{} problems in this file:", errors.len())?;
+                for error in errors {
+                    write!(f, "\n\n{error}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -74,6 +83,10 @@ impl ConfigError {
     pub(crate) fn title(&self) -> String {
         let path = match self {
             ConfigError::Read { path, .. } | ConfigError::Invalid { path, .. } => path,
+            ConfigError::Several(errors) => match errors.first() {
+                Some(first) => return first.title(),
+                None => return "Invalid file".to_string(),
+            },
         };
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
@@ -180,6 +193,34 @@ pub(super) fn closest(unknown: &str, candidates: &[String]) -> Option<String> {
         .filter(|(distance, c)| *distance <= 3.max(c.len() / 3))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c.clone())
+}
+
+/// The problems a validation pass found, gathered so that one run reports them all.
+/// Each section's validator still returns `Result<_, Located>`; wrap its call in
+/// [`Problems::keep`] and a new key's errors join the others.
+#[derive(Default)]
+pub(super) struct Problems(Vec<Located>);
+
+impl Problems {
+    /// The value, or `None` with the problem kept for the report.
+    pub(super) fn keep<T>(&mut self, result: Result<T, Located>) -> Option<T> {
+        result.map_err(|located| self.0.push(located)).ok()
+    }
+
+    /// `Ok` when nothing was found; otherwise every problem, located, in file order.
+    pub(super) fn into_result(mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        self.0.sort_by_key(|located| located.span.start);
+        let mut errors: Vec<ConfigError> = self
+            .0
+            .into_iter()
+            .map(|located| invalid(text, path, located))
+            .collect();
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(ConfigError::Several(errors)),
+        }
+    }
 }
 
 pub(super) fn invalid(text: &str, path: &Path, located: Located) -> ConfigError {

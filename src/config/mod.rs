@@ -23,7 +23,7 @@ use crate::config::duration::Span;
 use crate::config::template::Template;
 use confirm::convert_confirm;
 pub(crate) use diagnostic::{ConfigError, ReadBy};
-use diagnostic::{Located, from_toml, invalid};
+use diagnostic::{Located, Problems, from_toml, invalid};
 use raw::RawConfig;
 use serde::Deserialize;
 use std::fmt;
@@ -431,36 +431,40 @@ impl Config {
         }
     }
 
-    /// Parses and validates; `path` only names the file in errors.
+    /// Parses and validates; `path` only names the file in errors. Every problem in the
+    /// file is reported at once, in file order; only a syntax or shape error that hides
+    /// the rest (TOML that does not parse, a wrong type, an unknown key) stops early.
     pub(crate) fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let locate = |located: Located| invalid(text, path, located);
-        let raw: RawConfig = toml::from_str(text).map_err(|error| locate(from_toml(&error)))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|error| invalid(text, path, from_toml(&error)))?;
+        let mut problems = Problems::default();
         if let Some(url) = &raw.release.lock_url {
-            check_lock_url(url).map_err(locate)?;
+            problems.keep(check_lock_url(url));
         }
-        let migrate = raw
+        let migrate: Vec<_> = raw
             .migrate
             .into_iter()
             .enumerate()
-            .map(|(i, step)| convert_step(Phase::Migrate, i, step, &raw.release))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(locate)?;
-        let prime = raw
+            .filter_map(|(i, step)| {
+                problems.keep(convert_step(Phase::Migrate, i, step, &raw.release))
+            })
+            .collect();
+        let prime: Vec<_> = raw
             .prime
             .into_iter()
             .enumerate()
-            .map(|(i, step)| convert_step(Phase::Prime, i, step, &raw.release))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(locate)?;
+            .filter_map(|(i, step)| {
+                problems.keep(convert_step(Phase::Prime, i, step, &raw.release))
+            })
+            .collect();
         let warmup = match raw.warmup {
-            Some(warmup) => convert_warmup(warmup).map_err(locate)?,
+            Some(warmup) => problems.keep(convert_warmup(warmup)).unwrap_or_default(),
             None => Warmup::default(),
         };
         let confirm = raw
             .confirm
-            .map(convert_confirm)
-            .transpose()
-            .map_err(locate)?;
+            .and_then(|confirm| problems.keep(convert_confirm(confirm)));
+        problems.into_result(text, path)?;
         Ok(Self {
             source: Some(path.to_path_buf()),
             release: raw.release,

@@ -477,3 +477,42 @@ fn the_first_user_window_defaults_to_200_requests_or_60s_and_is_checked_where_wr
         "{text}"
     );
 }
+
+#[test]
+fn every_problem_in_the_file_is_reported_at_once_in_file_order() {
+    let text = "[[migrate]]\nhttp = { url = \"https://example.com\" }\n\n[[prime]]\nname = \"a\"\n\n[confirm]\npoll = \"1s\"\n";
+    let Err(ConfigError::Several(errors)) = parse(text) else {
+        panic!("expected three problems, got {:?}", parse(text));
+    };
+    let located: Vec<(usize, usize)> = errors
+        .iter()
+        .map(|error| match error {
+            ConfigError::Invalid { line, column, .. } => (*line, *column),
+            other => panic!("expected a located problem, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(located, [(2, 8), (4, 1), (8, 8)]);
+    let shown = ConfigError::Several(errors).to_string();
+    assert!(shown.starts_with("3 problems in this file:"), "{shown}");
+    for place in [
+        "preheat.toml:2:8:",
+        "preheat.toml:4:1:",
+        "preheat.toml:8:8:",
+    ] {
+        assert!(shown.contains(place), "{place} missing in:\n{shown}");
+    }
+    let carets = shown
+        .lines()
+        .filter(|line| line.trim_start().starts_with('|') && line.contains('^'))
+        .count();
+    assert_eq!(carets, 3, "one caret line per problem:\n{shown}");
+}
+
+#[test]
+fn a_syntax_error_stops_before_the_rest() {
+    let text = "[[prime]]\nname = \"a\"\n[confirm\npoll = \"1s\"\n";
+    assert!(matches!(
+        parse(text),
+        Err(ConfigError::Invalid { line: 3, .. })
+    ));
+}
