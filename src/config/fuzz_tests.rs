@@ -76,27 +76,15 @@ fn check(bytes: Vec<u8>, tally: &Tally) -> Result<(), TestCaseError> {
     });
     match result {
         Ok(()) => Ok(()),
-        Err(
-            ref error @ ConfigError::Invalid {
-                line,
-                column,
-                ref message,
-                ref help,
-                ..
-            },
-        ) => {
-            prop_assert!((1..=lines).contains(&line), "line {line} of {lines}");
-            prop_assert!(column >= 1);
-            prop_assert!(!message.is_empty() && !help.is_empty());
-            let text = error.to_string();
-            prop_assert!(
-                text.starts_with(&format!("preheat.toml:{line}:{column}: ")),
-                "{text}"
-            );
-            // A megabyte of input must not make a megabyte of error.
-            prop_assert!(text.len() < 4096, "{} bytes of error", text.len());
+        Err(ConfigError::Several(ref errors)) => {
+            // `check` reports every problem at once: each must be located on its own.
+            prop_assert!(errors.len() >= 2, "{} problems", errors.len());
+            for error in errors {
+                located(error, lines)?;
+            }
             Ok(())
         }
+        Err(ref error @ ConfigError::Invalid { .. }) => located(error, lines),
         Err(other) => Err(TestCaseError::fail(format!("not located: {other}"))),
     }
 }
@@ -132,6 +120,32 @@ fn exercise(config: &Config) {
     if let Some(notify) = &config.notify {
         let _ = notify.webhook.vars();
     }
+}
+
+/// One problem: a line and column inside the file, a message and a help line,
+/// shown as `preheat.toml:LINE:COLUMN: …`, and short whatever the input's size.
+fn located(error: &ConfigError, lines: usize) -> Result<(), TestCaseError> {
+    let ConfigError::Invalid {
+        line,
+        column,
+        message,
+        help,
+        ..
+    } = error
+    else {
+        return Err(TestCaseError::fail(format!("not located: {error}")));
+    };
+    prop_assert!((1..=lines).contains(line), "line {line} of {lines}");
+    prop_assert!(*column >= 1);
+    prop_assert!(!message.is_empty() && !help.is_empty());
+    let text = error.to_string();
+    prop_assert!(
+        text.starts_with(&format!("preheat.toml:{line}:{column}: ")),
+        "{text}"
+    );
+    // A megabyte of input must not make a megabyte of error.
+    prop_assert!(text.len() < 4096, "{} bytes of error", text.len());
+    Ok(())
 }
 
 pub(super) fn run_all<S: Strategy>(
