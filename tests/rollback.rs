@@ -175,6 +175,25 @@ fn a_release_that_answers_500_through_the_router_is_rolled_back() {
 }
 
 #[test]
+fn a_rollback_whose_answer_is_lost_is_sent_once_and_still_followed() {
+    let api = deploying_v43();
+    api.state().lose_rollback_answer = true;
+    let web = router(&api, 43, Duration::ZERO);
+    let hook = receiver();
+    let run = await_live(&api, "43", &toml(&web, &hook));
+    let out = run.all();
+    println!("{out}");
+    assert_eq!(run.code, Some(1), "{out}");
+    // A 503 after the API made the release: a retry would roll back twice.
+    assert_eq!(api.state().rollbacks.len(), 1, "{out}");
+    assert!(
+        out.contains("| event=rollback from=43 to=42 release=44"),
+        "the rollback Heroku made is followed to the end:\n{out}"
+    );
+    assert_eq!(webhook(&hook)["outcome"], "rolled_back");
+}
+
+#[test]
 fn a_rollback_release_that_fails_is_not_rolled_back_again() {
     // v44 is a rollback to v42, and it too answers 500.
     let api = PlatformApi::start(43, 2);

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{app, eventually, free_port, preheat, venv_bin};
+use support::{app, eventually, free_port, preheat, user_request, venv_bin};
 
 const SECRET: &str = "sekrit-otlp-header-value-42";
 const TOML: &str = "[[migrate]]\nname = \"schema\"\nrun = \"echo \\\"$TRACEPARENT\\\" > traceparent.txt\"\n\n[warmup]\npaths = [\"/\", \"/dashboard\"]\ndeadline = \"30s\"\n";
@@ -235,6 +235,7 @@ fn clear(command: &mut Command) {
 struct Gated {
     child: Child,
     log: PathBuf,
+    port: u16,
 }
 
 impl Gated {
@@ -259,8 +260,9 @@ impl Gated {
             .arg("trace_app:app")
             .current_dir(dir);
         clear(&mut command);
+        let port = free_port();
         command
-            .env("PORT", free_port().to_string())
+            .env("PORT", port.to_string())
             .env("WEB_CONCURRENCY", "2")
             .env("TRACE_APP_LOG", app_log)
             .env("PYTHONDONTWRITEBYTECODE", "1");
@@ -273,7 +275,7 @@ impl Gated {
             .stderr(file)
             .spawn()
             .expect("start preheat gate");
-        Self { child, log }
+        Self { child, log, port }
     }
 
     fn log(&self) -> String {
@@ -569,4 +571,120 @@ fn bad_endpoints_cost_at_most_two_seconds_and_one_warning_and_leak_no_secret() {
         "the gate's exit took {exit:?}"
     );
     assert!(!gated.log().contains(SECRET));
+}
+
+/// The gate's first users go out as they are logged: one histogram value per
+/// user (`preheat.first_user.duration`, per method, path and status) and a
+/// `preheat gate first users` span under the gate's span, whose attributes are
+/// the line's figures.
+#[test]
+fn the_first_users_reach_the_receiver_as_a_histogram_and_a_span() {
+    let Some(bin) = venv_bin() else { return };
+    let receiver = Receiver::start(&bin, "ok");
+    let endpoint = receiver.endpoint();
+    let toml = "[warmup]\npaths = [\"/\", \"/dashboard\"]\ndeadline = \"30s\"\nfirst_users = 4\n";
+    let dir = app(&[("preheat.toml", toml)]);
+    let env = release_env(
+        &endpoint,
+        &[
+            ("HEROKU_APP_ID", "b2f3c4d5-0000-4000-8000-000000000002"),
+            ("HEROKU_RELEASE_VERSION", "v7"),
+            ("DYNO", "web.1"),
+        ],
+    );
+    let app_log = dir.path().join("app.jsonl");
+    let mut gated = Gated::start(&bin, dir.path(), &env, &app_log);
+    gated.wait_open(Duration::from_mins(1));
+    for path in ["/", "/dashboard", "/reports", "/"] {
+        let (status, _) = user_request(gated.port, path);
+        assert_eq!(status, 200, "{path}:\n{}", gated.log());
+    }
+    assert!(
+        eventually(Duration::from_secs(20), || gated
+            .log()
+            .contains("event=first_users")),
+        "no first-user line:\n{}",
+        gated.log()
+    );
+    let histogram = || -> Vec<(String, u64)> {
+        let mut points = Vec::new();
+        for entry in receiver.entries() {
+            for rm in entry["body"]["resourceMetrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
+                    for m in sm["metrics"].as_array().into_iter().flatten() {
+                        if m["name"] != "preheat.first_user.duration" {
+                            continue;
+                        }
+                        for point in m["histogram"]["dataPoints"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                        {
+                            let attrs = attributes(&point["attributes"]);
+                            let count = point["count"]
+                                .as_u64()
+                                .or_else(|| point["count"].as_str()?.parse().ok())
+                                .unwrap_or(0);
+                            points
+                                .push((attrs.get("url.path").cloned().unwrap_or_default(), count));
+                        }
+                    }
+                }
+            }
+        }
+        points
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || histogram()
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<u64>()
+            >= 4),
+        "the histogram did not count 4 users: {:?}\n{}",
+        histogram(),
+        gated.log()
+    );
+    let points = histogram();
+    assert_eq!(points.iter().map(|(_, n)| n).sum::<u64>(), 4, "{points:?}");
+    let per = |path: &str| -> u64 {
+        points
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!(
+        (per("/"), per("/dashboard"), per("/reports")),
+        (2, 1, 1),
+        "{points:?}"
+    );
+    let spans = receiver.spans();
+    let gate = spans
+        .iter()
+        .find(|(_, s)| s["name"] == "preheat gate")
+        .map(|(_, s)| s["spanId"].clone())
+        .expect("the gate span");
+    let (_, users) = spans
+        .iter()
+        .find(|(_, s)| s["name"] == "preheat gate first users")
+        .expect("the first-users span");
+    assert_eq!(users["parentSpanId"], gate);
+    let figures = attributes(&users["attributes"]);
+    assert_eq!(
+        figures.get("preheat.first_users.users").map(String::as_str),
+        Some("4"),
+        "{figures:?}"
+    );
+    assert_eq!(
+        figures
+            .get("preheat.first_users.not_warmed_paths")
+            .map(String::as_str),
+        Some("/reports"),
+        "{figures:?}"
+    );
+    let _ = gated.stop();
 }

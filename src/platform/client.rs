@@ -404,15 +404,30 @@ impl Api {
     ) -> Result<Release, ApiError> {
         let path = ["apps", self.app.as_str(), "releases"];
         let body = serde_json::json!({ "release": release_id });
-        let response = self.send(
-            &Method::POST,
-            &path,
-            None,
-            Some(&body),
-            Scope::Write,
-            deadline,
-        )?;
-        parse(response, &describe(&Method::POST, &path))
+        // Sent once: a 5xx or a lost answer may still have made the release, and a
+        // retry would make a second rollback (the caller looks for it instead).
+        let request = describe(&Method::POST, &path);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ApiError::Deadline { request });
+        }
+        let response = self
+            .http
+            .post(self.url(&path))
+            .header(reqwest::header::ACCEPT, ACCEPT)
+            .bearer_auth(self.token.expose())
+            .timeout(left.min(Duration::from_secs(30)))
+            .json(&body)
+            .send()
+            .map_err(|error| ApiError::Transport {
+                request: request.clone(),
+                error: crate::release::httpstep::describe_error(&error),
+                attempts: 1,
+            })?;
+        match self.answer(response, &request, Scope::Write, &mut Tries::default())? {
+            Answer::Done(response) => parse(response, &request),
+            Answer::Retry(_, error) => Err(error),
+        }
     }
 
     /// `DELETE /apps/{app}/dynos`: restart every dyno.

@@ -93,7 +93,10 @@ pub(crate) fn roll_back(
     ));
     let created = match api.rollback(&target.id, deadline) {
         Ok(created) => created,
-        Err(error) => return refused_by_api(&error),
+        Err(error) => match made_anyway(session, version, target.version, deadline) {
+            Some(created) => created,
+            None => return refused_by_api(&error),
+        },
     };
     match wait_current(session, created.version, deadline) {
         Ok(()) => End::Rolled(Rolled {
@@ -105,6 +108,15 @@ pub(crate) fn roll_back(
         Err(Wait::Interrupted(signal)) => End::Interrupted(signal),
         Err(Wait::Refused(line)) => End::Refused(line),
     }
+}
+
+/// The rollback release that a POST which failed (a 5xx, a lost answer) may
+/// still have made: newer than `version`, described `Rollback to v{to}`.
+fn made_anyway(session: &Session, version: u64, to: u64, deadline: Instant) -> Option<Release> {
+    let recent = session.api.recent_releases(LOOK_BACK, deadline).ok()?;
+    recent
+        .into_iter()
+        .find(|r| r.version > version && rolls_back_to(r.description.as_deref()) == Some(to))
 }
 
 enum Wait {

@@ -166,6 +166,9 @@ pub(crate) struct State {
     pub(crate) created: Vec<Value>,
     /// Bodies of `POST /apps/{app}/releases` (rollbacks).
     pub(crate) rollbacks: Vec<Value>,
+    /// Make the rollback release, then answer 503 as a Heroku router error would
+    /// after the API did the work: the answer is lost, the release is not.
+    pub(crate) lose_rollback_answer: bool,
     /// How long a rollback's release phase runs before it succeeds.
     pub(crate) release_phase: Duration,
     /// When every web dyno was last seen `up` on the current release.
@@ -553,6 +556,7 @@ impl PlatformApi {
             max_web_down: 0,
             created: Vec::new(),
             rollbacks: Vec::new(),
+            lose_rollback_answer: false,
             release_phase: Duration::from_millis(200),
             all_up_at: None,
             stack: "heroku-24",
@@ -777,6 +781,13 @@ fn roll_back(state: &mut State, seen: &Seen) -> (u16, Vec<(&'static str, String)
         at,
         Box::new(move |state: &mut State| state.succeed(version)),
     ));
+    if state.lose_rollback_answer {
+        return error(
+            503,
+            "unavailable",
+            "The service is temporarily unavailable.",
+        );
+    }
     match state.releases.last() {
         Some(release) => (201, Vec::new(), State::release_json(release)),
         None => error(500, "internal", "no release"),
