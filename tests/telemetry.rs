@@ -606,38 +606,7 @@ fn the_first_users_reach_the_receiver_as_a_histogram_and_a_span() {
         "no first-user line:\n{}",
         gated.log()
     );
-    let histogram = || -> Vec<(String, u64)> {
-        let mut points = Vec::new();
-        for entry in receiver.entries() {
-            for rm in entry["body"]["resourceMetrics"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
-                    for m in sm["metrics"].as_array().into_iter().flatten() {
-                        if m["name"] != "preheat.first_user.duration" {
-                            continue;
-                        }
-                        for point in m["histogram"]["dataPoints"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                        {
-                            let attrs = attributes(&point["attributes"]);
-                            let count = point["count"]
-                                .as_u64()
-                                .or_else(|| point["count"].as_str()?.parse().ok())
-                                .unwrap_or(0);
-                            points
-                                .push((attrs.get("url.path").cloned().unwrap_or_default(), count));
-                        }
-                    }
-                }
-            }
-        }
-        points
-    };
+    let histogram = || first_user_points(&receiver);
     assert!(
         eventually(Duration::from_secs(20), || histogram()
             .iter()
@@ -687,4 +656,37 @@ fn the_first_users_reach_the_receiver_as_a_histogram_and_a_span() {
         "{figures:?}"
     );
     let _ = gated.stop();
+}
+
+/// `(url.path, count)` of every `preheat.first_user.duration` data point received.
+fn first_user_points(receiver: &Receiver) -> Vec<(String, u64)> {
+    let mut points = Vec::new();
+    for entry in receiver.entries() {
+        for rm in entry["body"]["resourceMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
+                for m in sm["metrics"].as_array().into_iter().flatten() {
+                    if m["name"] != "preheat.first_user.duration" {
+                        continue;
+                    }
+                    for point in m["histogram"]["dataPoints"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                    {
+                        let attrs = attributes(&point["attributes"]);
+                        let count = point["count"]
+                            .as_u64()
+                            .or_else(|| point["count"].as_str()?.parse().ok())
+                            .unwrap_or(0);
+                        points.push((attrs.get("url.path").cloned().unwrap_or_default(), count));
+                    }
+                }
+            }
+        }
+    }
+    points
 }
