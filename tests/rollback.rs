@@ -235,11 +235,20 @@ fn a_rollback_release_that_fails_is_not_rolled_back_again() {
 #[test]
 fn a_superseded_release_is_not_rolled_back() {
     let api = deploying_v43();
-    // A newer deploy is in its release phase by the time v43 is judged.
-    api.after(Duration::from_millis(600), |state| {
-        state.add_release(44, "pending", false);
+    // A newer deploy enters its release phase while v43 is being warmed: on the
+    // router's first /checkout, so no clock decides whether it came in time.
+    let state = Arc::clone(&api.state);
+    let web = HttpServer::start(move |seen, _| {
+        if seen.path.starts_with("/checkout") {
+            let mut state = state.lock().expect("stand-in state");
+            if !state.releases.iter().any(|r| r.version == 44) {
+                state.add_release(44, "pending", false);
+            }
+            (500, vec![], "Internal Server Error".to_string())
+        } else {
+            (200, vec![], "ok".to_string())
+        }
     });
-    let web = router(&api, 43, Duration::ZERO);
     let hook = receiver();
     let run = await_live(&api, "43", &toml(&web, &hook));
     let out = run.all();
