@@ -1,20 +1,42 @@
 //! A fault that lasts a while (descriptors used up, the app refusing) is
-//! logged once when it starts, not once per connection.
+//! logged once when it starts, not once per connection nor once per thread:
+//! an episode runs until it is ended, or until the fault has not been seen for
+//! [`QUIET`] (with a thread per core, one thread's success says nothing of the
+//! others, so a success does not end it).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+/// How long without the fault before a new occurrence is a new episode.
+pub(crate) const QUIET: Duration = Duration::from_secs(5);
+
+/// When the fault was last seen, in ms since the first use (+1; 0 is never).
 #[derive(Default)]
-pub(crate) struct Episode(AtomicBool);
+pub(crate) struct Episode(AtomicU64);
+
+fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+}
 
 impl Episode {
-    /// True only for the call that starts an episode.
+    /// Records the fault; true only for the call that starts an episode.
     pub(crate) fn begin(&self) -> bool {
-        !self.0.load(Ordering::Relaxed) && !self.0.swap(true, Ordering::Relaxed)
+        self.begin_at(now_ms())
     }
 
+    fn begin_at(&self, now: u64) -> bool {
+        let before = self.0.swap(now, Ordering::Relaxed);
+        let quiet = u64::try_from(QUIET.as_millis()).unwrap_or(u64::MAX);
+        before == 0 || now.saturating_sub(before) >= quiet
+    }
+
+    /// The fault is over (the caller knows it recovered).
     pub(crate) fn end(&self) {
-        if self.0.load(Ordering::Relaxed) {
-            self.0.store(false, Ordering::Relaxed);
+        if self.0.load(Ordering::Relaxed) != 0 {
+            self.0.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -30,5 +52,14 @@ mod tests {
         assert!(!episode.begin());
         episode.end();
         assert!(episode.begin());
+    }
+
+    #[test]
+    fn the_fault_seen_again_after_a_quiet_spell_is_a_new_episode() {
+        let episode = Episode::default();
+        assert!(episode.begin_at(1_000));
+        assert!(!episode.begin_at(1_010));
+        assert!(!episode.begin_at(5_900));
+        assert!(episode.begin_at(5_900 + 5_000));
     }
 }

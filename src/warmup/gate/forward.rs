@@ -184,7 +184,6 @@ async fn accept(listener: TcpListener, shared: &'static Shared) {
         };
         match tokio::time::timeout(TICK, listener.accept()).await {
             Ok(Ok((client, _))) => {
-                shared.out_of_fds.end();
                 shared.live.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(connection(client, socket, shared, Live(&shared.live)));
             }
