@@ -43,6 +43,14 @@ impl Drop for Database {
 }
 
 /// A copy of examples/django, without Python's caches.
+/// These tests time first users against warm ones: run side by side on two
+/// cores, three rehearsals' gunicorn workers make a warm answer look cold.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn django_copy() -> tempfile::TempDir {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("mkdir");
@@ -75,6 +83,7 @@ fn num(value: &serde_json::Value, key: &str) -> f64 {
 
 #[test]
 fn rehearses_the_django_example_on_gunicorn_and_postgres() {
+    let _one_at_a_time = one_at_a_time();
     let (Some(server), Some(bin)) = (pg_url(), venv_bin()) else {
         return;
     };
@@ -197,6 +206,7 @@ fn rehearse_require_warm(app: &Path, bin: &Path, db: &Database, paths: &[&str]) 
 
 #[test]
 fn require_warm_fails_on_a_page_the_warm_up_skips() {
+    let _one_at_a_time = one_at_a_time();
     let (Some(server), Some(bin)) = (pg_url(), venv_bin()) else {
         return;
     };
@@ -247,13 +257,9 @@ fn require_warm_fails_on_a_page_the_warm_up_skips() {
     );
 }
 
-// The passing half: on a quiet machine it passes (see docs/rehearse.md), but on
-// the shared 2-core test box one warm first user in six sometimes answers 50-70 ms
-// against a 5-30 ms warm figure, and is called cold. Ignored until the warm
-// figure accounts for that noise; run it with `--ignored`.
 #[test]
-#[ignore = "flaky under heavy machine load: one warm first user can look cold"]
 fn require_warm_passes_once_the_page_is_in_warmup() {
+    let _one_at_a_time = one_at_a_time();
     let (Some(server), Some(bin)) = (pg_url(), venv_bin()) else {
         return;
     };

@@ -336,7 +336,95 @@ fn web_dynos_that_crash_on_the_release_are_rolled_back() {
     let out = run.all();
     assert_eq!(run.code, Some(1), "{out}");
     assert!(
-        out.contains("rolled back v43 → v42: web.1, web.2 crashed on v43"),
+        out.contains("rolled back v43 → v42: web.1, web.2 crashed twice on v43"),
+        "{out}"
+    );
+    assert_eq!(webhook(&hook)["outcome"], "rolled_back");
+}
+
+/// `web.1` on v43 as the stand-in holds it, set to `state` (`None`: it stays).
+fn set_web1(state: &mut State, to: &'static str, up_in: Option<Duration>) {
+    if let Some(dyno) = state
+        .dynos
+        .iter_mut()
+        .find(|d| d.name == "web.1" && d.version == 43)
+    {
+        dyno.state = to;
+        dyno.up_at = up_in.map(|d| std::time::Instant::now() + d);
+    }
+}
+
+/// The dyno-list polls after the first: what `web.1` is on each.
+fn script_web1(api: &PlatformApi, steps: &[(&'static str, Option<Duration>)]) {
+    let mut state = api.state();
+    state.on_dyno_list.push_back(Box::new(|_| {}));
+    for &(to, up_in) in steps {
+        state
+            .on_dyno_list
+            .push_back(Box::new(move |s: &mut State| set_web1(s, to, up_in)));
+    }
+}
+
+#[test]
+fn a_dyno_that_crashes_once_and_comes_back_is_not_rolled_back() {
+    let api = deploying_v43();
+    // Heroku restarts a crashed dyno at once: crashed on one poll, then starting.
+    script_web1(
+        &api,
+        &[
+            ("crashed", None),
+            ("starting", Some(Duration::from_millis(100))),
+        ],
+    );
+    let web = router(&api, 0, Duration::ZERO);
+    let hook = receiver();
+    let run = await_live(&api, "43", &toml(&web, &hook));
+    let out = run.all();
+    assert_eq!(run.code, Some(0), "{out}");
+    assert!(
+        out.contains("web.1 crashed v43"),
+        "the crash was seen:\n{out}"
+    );
+    assert!(api.state().rollbacks.is_empty(), "{out}");
+    assert_eq!(webhook(&hook)["outcome"], "warm");
+}
+
+#[test]
+fn a_dyno_that_crashes_again_after_its_restart_is_rolled_back() {
+    let api = deploying_v43();
+    script_web1(
+        &api,
+        &[("crashed", None), ("starting", None), ("crashed", None)],
+    );
+    let web = router(&api, 0, Duration::ZERO);
+    let hook = receiver();
+    let run = await_live(&api, "43", &toml(&web, &hook));
+    let out = run.all();
+    assert_eq!(run.code, Some(1), "{out}");
+    assert!(
+        out.contains("rolled back v43 → v42: web.1 crashed twice on v43"),
+        "{out}"
+    );
+    let body = webhook(&hook);
+    assert_eq!(body["outcome"], "rolled_back");
+    assert_eq!(api.state().rollbacks.len(), 1, "{out}");
+}
+
+#[test]
+fn a_dyno_that_crashed_and_is_not_up_by_the_deadline_is_rolled_back() {
+    let api = deploying_v43();
+    // Crashed once, then starting for good (a boot that never binds).
+    script_web1(&api, &[("crashed", None), ("starting", None)]);
+    let web = router(&api, 0, Duration::ZERO);
+    let hook = receiver();
+    let toml = toml(&web, &hook).replace("deadline = \"20s\"", "deadline = \"2s\"");
+    let run = await_live(&api, "43", &toml);
+    let out = run.all();
+    assert_eq!(run.code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            "rolled back v43 → v42: web.1 crashed on v43 and was not up by the 2.0s deadline"
+        ),
         "{out}"
     );
     assert_eq!(webhook(&hook)["outcome"], "rolled_back");

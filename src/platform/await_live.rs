@@ -403,7 +403,7 @@ impl Watch<'_> {
         let mut last = String::new();
         let mut empty = 0;
         let mut checked_newer = false;
-        let mut crashed_polls = 0;
+        let mut crash_log = Crashes::default();
         loop {
             let mut dynos: Vec<Dyno> = api
                 .dynos(self.deadline)?
@@ -421,17 +421,10 @@ impl Watch<'_> {
                 .filter(|d| d.state == "crashed" && d.version() == Some(version))
                 .map(|d| d.name.as_str())
                 .collect();
-            if crashed.is_empty() {
-                crashed_polls = 0;
-            } else if self.session.confirm.rollback {
-                crashed_polls += 1;
-                // Twice in a row: a dyno that crashed once may be restarting.
-                if crashed_polls >= 2 {
-                    return Err(Stop::Broken(format!(
-                        "{} crashed on v{version}",
-                        crashed.join(", ")
-                    )));
-                }
+            if let Some(twice) = crash_log.seen(&crashed)
+                && self.session.confirm.rollback
+            {
+                return Err(Stop::Broken(format!("{twice} crashed twice on v{version}")));
             }
             if dynos.is_empty() {
                 empty += 1;
@@ -472,7 +465,26 @@ impl Watch<'_> {
                     return Err(Stop::Superseded(newest.map(|r| r.version)));
                 }
             }
-            self.next_poll(&format!("every web dyno to be up on v{version}"))?;
+            let waited = self.next_poll(&format!("every web dyno to be up on v{version}"));
+            if let Err(Stop::Timeout(_)) = &waited
+                && self.session.confirm.rollback
+            {
+                // Past the deadline, a dyno that crashed on this release and is
+                // still not up is the release failing, not the platform being slow.
+                let down: Vec<&str> = dynos
+                    .iter()
+                    .filter(|d| crash_log.ever(&d.name) && !d.is_up())
+                    .map(|d| d.name.as_str())
+                    .collect();
+                if !down.is_empty() {
+                    return Err(Stop::Broken(format!(
+                        "{} crashed on v{version} and was not up by the {} deadline",
+                        down.join(", "),
+                        human(self.session.confirm.deadline)
+                    )));
+                }
+            }
+            waited?;
         }
     }
 
@@ -712,5 +724,76 @@ mod tests {
             Some("Set FOO config vars")
         );
         assert_eq!(commit(None), None);
+    }
+}
+
+/// Crashes of the release's web dynos across polls. Heroku restarts a crashed
+/// dyno at once, and after a second crash only after a cool-off, so a dyno seen
+/// `crashed` on two polls in a row, or again after it came back, crashed twice.
+#[derive(Default)]
+struct Crashes {
+    /// Per dyno: crash episodes seen, and whether the last poll saw it crashed.
+    dynos: std::collections::BTreeMap<String, (u32, bool)>,
+}
+
+impl Crashes {
+    /// Records one poll's crashed dynos; returns those that have crashed twice.
+    fn seen(&mut self, crashed: &[&str]) -> Option<String> {
+        let mut twice = Vec::new();
+        for (name, (_, last)) in &mut self.dynos {
+            if !crashed.contains(&name.as_str()) {
+                *last = false;
+            }
+        }
+        for name in crashed {
+            let (episodes, last) = self.dynos.entry((*name).to_string()).or_default();
+            if *last {
+                twice.push(*name);
+            } else {
+                *episodes += 1;
+                *last = true;
+                if *episodes >= 2 {
+                    twice.push(*name);
+                }
+            }
+        }
+        (!twice.is_empty()).then(|| twice.join(", "))
+    }
+
+    fn ever(&self, name: &str) -> bool {
+        self.dynos
+            .get(name)
+            .is_some_and(|(episodes, _)| *episodes > 0)
+    }
+}
+
+#[cfg(test)]
+mod crash_tests {
+    use super::Crashes;
+
+    #[test]
+    fn one_crash_that_recovers_is_not_twice() {
+        let mut crashes = Crashes::default();
+        assert_eq!(crashes.seen(&["web.1"]), None);
+        assert_eq!(crashes.seen(&[]), None);
+        assert_eq!(crashes.seen(&[]), None);
+        assert!(crashes.ever("web.1"));
+        assert!(!crashes.ever("web.2"));
+    }
+
+    #[test]
+    fn crashed_on_two_polls_in_a_row_is_twice() {
+        let mut crashes = Crashes::default();
+        assert_eq!(crashes.seen(&["web.1", "web.2"]), None);
+        assert_eq!(crashes.seen(&["web.2"]), Some("web.2".to_string()));
+    }
+
+    #[test]
+    fn crashed_again_after_coming_back_is_twice() {
+        let mut crashes = Crashes::default();
+        assert_eq!(crashes.seen(&["web.1"]), None);
+        assert_eq!(crashes.seen(&["web.2"]), None);
+        assert_eq!(crashes.seen(&[]), None);
+        assert_eq!(crashes.seen(&["web.1"]), Some("web.1".to_string()));
     }
 }

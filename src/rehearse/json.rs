@@ -35,6 +35,32 @@ struct DynoFigures<'a> {
     first_median_ms: f64,
     steady_median_ms: f64,
     steady_requests: usize,
+    /// The other paths' first users (`--path`, else every `[warmup]` path).
+    more_paths: Vec<PathFigures<'a>>,
+}
+
+#[derive(Serialize)]
+struct PathFigures<'a> {
+    path: &'a str,
+    first_users: Vec<User<'a>>,
+    first_worst_ms: f64,
+    /// The slowest of the warm bursts after them (`--require-warm` only).
+    warm_worst_ms: Option<f64>,
+}
+
+fn users(answers: &[super::users::Answer]) -> Vec<User<'_>> {
+    answers
+        .iter()
+        .map(|a| User {
+            status: a.status,
+            ms: millis(a.took),
+            error: a.problem.as_deref(),
+        })
+        .collect()
+}
+
+fn worst(answers: &[super::users::Answer]) -> Option<Duration> {
+    answers.iter().map(|a| a.took).max()
 }
 
 #[derive(Serialize)]
@@ -67,19 +93,21 @@ fn dyno(m: &Measured) -> DynoFigures<'_> {
         bind_ms: millis(m.bound_after),
         warm_up,
         warm_up_ms,
-        first_users: m
-            .first
-            .iter()
-            .map(|a| User {
-                status: a.status,
-                ms: millis(a.took),
-                error: a.problem.as_deref(),
-            })
-            .collect(),
+        first_users: users(&m.first),
         first_worst_ms: millis(m.worst()),
         first_median_ms: millis(m.first_median()),
         steady_median_ms: millis(m.steady_median()),
         steady_requests: m.steady.len(),
+        more_paths: m
+            .more
+            .iter()
+            .map(|more| PathFigures {
+                path: &more.path,
+                first_users: users(&more.first),
+                first_worst_ms: millis(worst(&more.first).unwrap_or_default()),
+                warm_worst_ms: worst(&more.warm).map(millis),
+            })
+            .collect(),
     }
 }
 

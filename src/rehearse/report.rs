@@ -116,17 +116,19 @@ pub(crate) fn print(context: &Context, warm: &[Measured], cold: Option<&[Measure
 /// The error block when a first user did not get a 2xx or 3xx: a user would
 /// have seen an error page, however fast it came.
 pub(crate) fn failure(context: &Context, measured: &[Measured], run: &str) -> Option<String> {
-    let (dyno, bad) = measured.iter().find_map(|m| {
-        let bad: Vec<_> = m
-            .first
-            .iter()
-            .filter(|a| !a.ok(context.host, context.path))
-            .collect();
-        (!bad.is_empty()).then_some((m, bad))
+    // The first path, then the others (`--path`): an error page on any path a
+    // user hits fails the rehearsal.
+    let (dyno, path, total, bad) = measured.iter().find_map(|m| {
+        std::iter::once((context.path, &m.first))
+            .chain(m.more.iter().map(|more| (more.path.as_str(), &more.first)))
+            .find_map(|(path, first)| {
+                let bad: Vec<_> = first.iter().filter(|a| !a.ok(context.host, path)).collect();
+                (!bad.is_empty()).then_some((m, path, first.len(), bad))
+            })
     })?;
     let first = bad.first()?;
     let got = match (first.status, &first.problem) {
-        (Some(status), _) if first.is_ssl_redirect(context.host, context.path) => format!(
+        (Some(status), _) if first.is_ssl_redirect(context.host, path) => format!(
             "{status}, a redirect to {}",
             first.location.as_deref().unwrap_or_default()
         ),
@@ -154,8 +156,6 @@ pub(crate) fn failure(context: &Context, measured: &[Measured], run: &str) -> Op
         {host_hint}The dyno's own output is above, prefixed `{dyno_name} |`.",
         dyno_name = dyno.name,
         count = bad.len(),
-        total = dyno.first.len(),
-        path = context.path,
         host = context.host,
     })
 }
@@ -237,6 +237,21 @@ mod tests {
         let text = failure(&context(), &[dyno(&[(None, None)])], "cold").expect("a failure");
         assert!(
             text.contains("got no answer (Connection refused)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_error_on_another_path_fails_and_names_that_path() {
+        let mut m = dyno(&[(Some(200), None), (Some(200), None)]);
+        m.more.push(crate::rehearse::dynos::PathUsers {
+            path: "/reports/".to_string(),
+            first: dyno(&[(Some(200), None), (Some(500), None)]).first,
+            warm: Vec::new(),
+        });
+        let text = failure(&context(), &[m], "after the warm-up").expect("a failure");
+        assert!(
+            text.starts_with("web.1's first users did not get the page (after the warm-up): 1 of 2 got 500\nfor GET /reports/ with Host: shop.example.com."),
             "{text}"
         );
     }

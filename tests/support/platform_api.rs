@@ -184,6 +184,9 @@ pub(crate) struct State {
     /// Replaced Fir dynos still listed, with when they go.
     lingering: Vec<(Instant, ApiDyno)>,
     events: Vec<(Instant, Event)>,
+    /// Applied one each, in order, before answering a `GET /apps/{app}/dynos`:
+    /// dyno states that a test needs seen on a given poll, not at a time.
+    pub(crate) on_dyno_list: VecDeque<Event>,
     clock: u64,
 }
 
@@ -564,6 +567,7 @@ impl PlatformApi {
             fir_linger: Duration::ZERO,
             lingering: Vec::new(),
             events: Vec::new(),
+            on_dyno_list: VecDeque::new(),
             clock: 10,
         };
         state.add_release(current, "succeeded", true);
@@ -617,6 +621,16 @@ fn handle(state: &mut State, seen: &Seen) -> Reply {
     (status, headers, body.to_string())
 }
 
+/// The next `on_dyno_list` step, before a dyno list is answered.
+fn dyno_list_script(state: &mut State, seen: &Seen, path: &str) {
+    if seen.method == "GET"
+        && path.ends_with("/dynos")
+        && let Some(step) = state.on_dyno_list.pop_front()
+    {
+        step(state);
+    }
+}
+
 fn route(state: &mut State, seen: &Seen) -> (u16, Vec<(&'static str, String)>, Value) {
     let path = seen.path.split('?').next().unwrap_or("").to_string();
     let authorization = seen.header("Authorization").unwrap_or("");
@@ -649,6 +663,7 @@ fn route(state: &mut State, seen: &Seen) -> (u16, Vec<(&'static str, String)>, V
             serde_json::from_str(&body).unwrap_or(Value::Null),
         );
     }
+    dyno_list_script(state, seen, &path);
     let writes = seen.method != "GET";
     let allowed = if writes {
         state.scopes.contains(&"write")
