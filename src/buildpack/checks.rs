@@ -17,6 +17,8 @@ pub(crate) const HEADER: &str = "Preheat (release phase)";
 pub(crate) enum BuildError {
     Config(ConfigError),
     Procfile(ProcfileError),
+    /// Only the CNB build installs a layer.
+    #[cfg_attr(not(feature = "cnb"), allow(dead_code))]
     Install(std::io::Error),
 }
 

@@ -10,7 +10,8 @@
 //! When preheat's version or the checksum of either binary changes, the layer
 //! is cleared and installed again, and the build says which of them changed.
 
-use super::{BuildError, PreheatBuildpack, PreheatBuildpackError};
+use super::checks::BuildError;
+use super::cnb::{PreheatBuildpack, PreheatBuildpackError};
 use crate::output;
 use libcnb::build::BuildContext;
 use libcnb::data::layer_name;
