@@ -170,6 +170,11 @@ pub(super) fn list(keys: &[String]) -> String {
 }
 
 /// Reads serde's ``unknown field `x`, expected one of `a`, `b` `` message.
+/// Whether serde stopped at a key that `deny_unknown_fields` does not know.
+pub(super) fn is_unknown_key(error: &toml::de::Error) -> bool {
+    parse_unknown_field(error.message().trim()).is_some()
+}
+
 pub(super) fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     let rest = message.strip_prefix("unknown field `")?;
     let (unknown, rest) = rest.split_once('`')?;
@@ -202,6 +207,24 @@ pub(super) fn closest(unknown: &str, candidates: &[String]) -> Option<String> {
 pub(super) struct Problems(Vec<Located>);
 
 impl Problems {
+    /// Starts from the shape errors; the checks that run inside a table that
+    /// lost a wrongly typed key are not kept (they would report it missing).
+    pub(super) fn with_shape(shape: super::shape::Shape) -> Self {
+        Self(shape.problems)
+    }
+
+    /// Drops the problems that `keep` found inside `tainted` tables.
+    pub(super) fn untaint(&mut self, shape_count: usize, tainted: &[std::ops::Range<usize>]) {
+        let mut index = 0;
+        self.0.retain(|located| {
+            index += 1;
+            index <= shape_count
+                || !tainted
+                    .iter()
+                    .any(|t| t.start <= located.span.start && located.span.start < t.end)
+        });
+    }
+
     /// The value, or `None` with the problem kept for the report.
     pub(super) fn keep<T>(&mut self, result: Result<T, Located>) -> Option<T> {
         result.map_err(|located| self.0.push(located)).ok()

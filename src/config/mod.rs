@@ -12,6 +12,7 @@ pub(crate) mod project_toml;
 #[cfg(test)]
 mod project_toml_fuzz_tests;
 mod raw;
+mod shape;
 pub(crate) mod skip;
 mod steps;
 pub(crate) mod template;
@@ -24,7 +25,6 @@ use crate::config::template::Template;
 use confirm::convert_confirm;
 pub(crate) use diagnostic::{ConfigError, ReadBy};
 use diagnostic::{Located, Problems, from_toml, invalid};
-use raw::RawConfig;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -432,12 +432,13 @@ impl Config {
     }
 
     /// Parses and validates; `path` only names the file in errors. Every problem in the
-    /// file is reported at once, in file order; only a syntax or shape error that hides
-    /// the rest (TOML that does not parse, a wrong type, an unknown key) stops early.
+    /// file is reported at once, in file order, unknown keys and wrong types included;
+    /// only TOML that does not parse stops early, since it hides the rest.
     pub(crate) fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|error| invalid(text, path, from_toml(&error)))?;
-        let mut problems = Problems::default();
+        let (raw, shape) =
+            shape::read(text).map_err(|error| invalid(text, path, from_toml(&error)))?;
+        let (shape_count, tainted) = (shape.problems.len(), shape.tainted.clone());
+        let mut problems = Problems::with_shape(shape);
         if let Some(url) = &raw.release.lock_url {
             problems.keep(check_lock_url(url));
         }
@@ -464,6 +465,7 @@ impl Config {
         let confirm = raw
             .confirm
             .and_then(|confirm| problems.keep(convert_confirm(confirm)));
+        problems.untaint(shape_count, &tainted);
         problems.into_result(text, path)?;
         Ok(Self {
             source: Some(path.to_path_buf()),

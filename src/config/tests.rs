@@ -516,3 +516,47 @@ fn a_syntax_error_stops_before_the_rest() {
         Err(ConfigError::Invalid { line: 3, .. })
     ));
 }
+
+fn places(text: &str) -> Vec<(usize, usize, String)> {
+    match parse(text) {
+        Err(ConfigError::Several(errors)) => errors
+            .iter()
+            .map(|error| match error {
+                ConfigError::Invalid {
+                    line,
+                    column,
+                    message,
+                    ..
+                } => (*line, *column, message.clone()),
+                other => panic!("expected a located problem, got {other:?}"),
+            })
+            .collect(),
+        Err(ConfigError::Invalid {
+            line,
+            column,
+            message,
+            ..
+        }) => vec![(line, column, message)],
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_all_reported_with_the_other_problems() {
+    let text = "[[migrate]]\nrun = \"rake db:migrate\"\ntimeuot = \"5m\"\nretires = 2\n\n[warmup]\npaths = [\"/\"]\nrounds = \"three\"\n\n[warmpu]\npaths = []\n\n[confirm]\npoll = \"1s\"\n";
+    let found = places(text);
+    let lines: Vec<usize> = found.iter().map(|(line, _, _)| *line).collect();
+    assert_eq!(lines, [3, 4, 8, 10, 14], "{found:#?}");
+    assert!(found[0].2.contains("unknown key `timeuot`"), "{found:#?}");
+    assert!(found[1].2.contains("unknown key `retires`"), "{found:#?}");
+    assert!(found[3].2.contains("unknown key `warmpu`"), "{found:#?}");
+    assert!(found[4].2.contains("`poll` must be at least"), "{found:#?}");
+}
+
+#[test]
+fn a_wrongly_typed_key_is_not_also_reported_missing() {
+    // Without `run`, the step would also be "neither `run` nor `http`".
+    let found = places("[[migrate]]\nrun = 5\n\n[[prime]]\nname = \"a\"\n");
+    let lines: Vec<usize> = found.iter().map(|(line, _, _)| *line).collect();
+    assert_eq!(lines, [2, 4], "{found:#?}");
+}
