@@ -5,7 +5,7 @@
 //! transfer, read by a coarse timer, so moving bytes costs no clock reads.
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::Poll;
 use std::time::Duration;
@@ -55,10 +55,9 @@ impl Activity {
 pub(crate) async fn within<F: Future>(
     limit: Duration,
     activity: &Activity,
-    work: F,
+    mut work: Pin<&mut F>,
 ) -> Option<F::Output> {
     let step = limit / CHECKS;
-    let mut work = pin!(work);
     let mut timer = pin!(tokio::time::sleep(step));
     let mut seen = activity.count();
     let mut quiet = 0;
