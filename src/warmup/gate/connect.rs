@@ -7,7 +7,7 @@ use socket2::Socket;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 /// How long a refused app-side connect is retried.
 pub(crate) const RETRY_FOR: Duration = Duration::from_secs(2);
@@ -26,8 +26,7 @@ pub(crate) async fn app_side(
     let mut wait = FIRST_WAIT;
     let mut since: Option<Instant> = None;
     loop {
-        let attempt = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
-        match attempt.connect(upstream).await {
+        match connect(socket, upstream).await {
             Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => {
                 if let Some(say) = refused.take() {
                     say();
@@ -42,5 +41,22 @@ pub(crate) async fn app_side(
             }
             other => return other,
         }
+    }
+}
+
+/// A loopback connect completes inside the call: then the stream is used at
+/// once, without waiting a turn of the event loop to learn it is writable.
+async fn connect(socket: Socket, upstream: SocketAddr) -> io::Result<TcpStream> {
+    match socket.connect(&upstream.into()) {
+        Ok(()) => TcpStream::from_std(socket.into()),
+        Err(error) if error.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => {
+            let stream = TcpStream::from_std(socket.into())?;
+            stream.writable().await?;
+            match stream.take_error()? {
+                Some(error) => Err(error),
+                None => Ok(stream),
+            }
+        }
+        Err(error) => Err(error),
     }
 }

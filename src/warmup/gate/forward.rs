@@ -11,12 +11,13 @@ use super::first_users::{Conn, FirstUsers};
 use super::{connect, episode::Episode, idle, pacing, threads};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
+use nix::sys::socket::MsgFlags;
 use socket2::{Domain, SockRef, Socket, Type};
 use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,8 +34,6 @@ const CHUNK: usize = 256 * 1024;
 const PIPE_SIZE: i32 = 256 * 1024;
 /// The kernel caps this at `net.core.somaxconn`.
 const BACKLOG: i32 = 4096;
-/// The fallback's buffer, only where `splice` is not supported.
-const COPY_BUFFER: usize = 16 * 1024;
 
 /// What the supervisor wants after a tick.
 pub(crate) enum Tick {
@@ -188,6 +187,8 @@ async fn accept(listener: TcpListener, shared: &'static Shared) {
             Ok(Ok((client, _))) => {
                 shared.live.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(connection(client, socket, shared, Live(&shared.live)));
+                // The new connection first; the next reserve after it.
+                tokio::task::yield_now().await;
             }
             Ok(Err(error)) => {
                 reserve = Some(socket);
@@ -294,13 +295,15 @@ async fn connection(client: TcpStream, reserve: Socket, shared: &'static Shared,
         &client,
         &app,
         &activity,
-        watch.as_deref().map(|w| (w, true))
+        watch.as_deref().map(|w| (w, true)),
+        true
     ));
     let mut down = pin!(pump(
         &app,
         &client,
         &activity,
-        watch.as_deref().map(|w| (w, false))
+        watch.as_deref().map(|w| (w, false)),
+        false
     ));
     let mut work = pin!(both(up.as_mut(), down.as_mut()));
     let forwarded = idle::within(shared.idle, &activity, work.as_mut()).await;
@@ -346,56 +349,221 @@ async fn both(
 
 /// One direction: everything `from` sends goes to `to`; at its end of stream,
 /// `to` is shut down for writing while the other direction keeps flowing.
-/// With a watch, bytes are copied and shown to it until it stops.
+///
+/// Each burst is first read into this thread's buffer and written straight
+/// on: two system calls for a small request or answer, and a read shorter
+/// than the buffer proves the socket empty, so no third call finds that out.
+/// A read that fills the buffer means a big transfer: the rest of that burst
+/// goes socket → pipe → socket with `splice`. A watch sees every byte read.
 async fn pump(
     from: &TcpStream,
     to: &TcpStream,
     activity: &idle::Activity,
     mut watch: Option<(&Watch, bool)>,
+    mut eager: bool,
 ) -> io::Result<()> {
-    let mut way = if watch.is_some() {
-        Way::copy()
-    } else {
-        Way::Splice(None)
-    };
+    let mut splicing = false;
+    // No splice between these two (a sandboxed kernel): copy only.
+    let mut can_splice = true;
     loop {
         activity.touch();
-        let moved = match way.fill(from).await {
-            // No splice between these two (a sandboxed kernel), or no pipe to be
-            // had (out of file descriptors): copy instead.
-            Err(error)
-                if way.is_splice()
-                    && matches!(
+        // `eager`: a new client's request is usually there already; read it
+        // before the event loop has said so.
+        let eager_read = std::mem::take(&mut eager);
+        if !eager_read {
+            from.readable().await?;
+        }
+        if splicing {
+            match splice_burst(from, to, activity).await {
+                Ok(Burst::End) => break,
+                Ok(Burst::Moved) => {}
+                Ok(Burst::Over) => splicing = false,
+                Err(error)
+                    if matches!(
                         error.raw_os_error().map(Errno::from_raw),
                         Some(Errno::EINVAL | Errno::EMFILE | Errno::ENFILE)
                     ) =>
-            {
-                way = Way::copy();
-                continue;
+                {
+                    // EINVAL: never here; EMFILE/ENFILE: no pipe to be had now.
+                    can_splice &= error.raw_os_error() != Some(Errno::EINVAL as i32);
+                    splicing = false;
+                }
+                Err(error) => return Err(error),
             }
-            other => other?,
-        };
-        if moved == 0 {
-            break;
+            continue;
         }
-        let stopped = match (&watch, &way) {
-            (Some((w, from_client)), Way::Copy { buffer }) => {
-                !w.see(*from_client, &buffer[..moved])
+        let copied =
+            BUFFER.with_borrow_mut(|buffer| copy_once(from, to, buffer, watch, eager_read));
+        match copied? {
+            Copied::Nothing => {}
+            Copied::End => break,
+            Copied::Moved {
+                full,
+                left,
+                stopped,
+            } => {
+                if let Some(left) = left {
+                    write_all(to, &left, activity).await?;
+                }
+                if stopped {
+                    watch = None;
+                }
+                splicing = full && can_splice && watch.is_none();
             }
-            _ => false,
-        };
-        way.drain(to, moved, activity).await?;
-        way.release();
-        if stopped {
-            watch = None;
-            way = Way::Splice(None);
         }
     }
-    way.release();
     match SockRef::from(to).shutdown(Shutdown::Write) {
         Err(error) if error.kind() != io::ErrorKind::NotConnected => Err(error),
         _ => Ok(()),
     }
+}
+
+/// The read buffer of this thread's connections. A burst is read, shown to
+/// the watch and written on without an `.await` in between, so one buffer
+/// serves them all; only what `to` does not take at once is kept.
+const BUFFER_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    static BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0; BUFFER_SIZE].into_boxed_slice());
+}
+
+enum Copied {
+    /// The readiness was stale: nothing to read.
+    Nothing,
+    End,
+    Moved {
+        /// The read filled the buffer: more is likely waiting.
+        full: bool,
+        /// What `to` did not take yet.
+        left: Option<Vec<u8>>,
+        /// The watch stopped watching.
+        stopped: bool,
+    },
+}
+
+fn copy_once(
+    from: &TcpStream,
+    to: &TcpStream,
+    buffer: &mut [u8],
+    watch: Option<(&Watch, bool)>,
+    eager: bool,
+) -> io::Result<Copied> {
+    let mut got = None;
+    let mut recv = || nix::sys::socket::recv(from.as_raw_fd(), buffer, MsgFlags::empty());
+    let read = if eager {
+        // Past tokio's readiness, which does not know yet; its event comes later
+        // and finds the socket empty, which the loop takes in its stride.
+        match recv() {
+            Ok(n) => {
+                got = Some(n);
+                Ok(n)
+            }
+            Err(Errno::EAGAIN) => return Ok(Copied::Nothing),
+            Err(error) => Err(io::Error::from(error)),
+        }
+    } else {
+        from.try_io(Interest::READABLE, || {
+            let n = recv().map_err(io::Error::from)?;
+            got = Some(n);
+            if n > 0 && n < BUFFER_SIZE {
+                // A stream socket returns less than asked only when it had no more:
+                // its readiness is cleared now, instead of by one more empty read.
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(n)
+            }
+        })
+    };
+    let n = match (got, read) {
+        (Some(n), _) => n,
+        (None, Err(error)) if error.kind() == io::ErrorKind::WouldBlock => {
+            return Ok(Copied::Nothing);
+        }
+        (None, Err(error)) => return Err(error),
+        (None, Ok(_)) => return Ok(Copied::Nothing),
+    };
+    if n == 0 {
+        return Ok(Copied::End);
+    }
+    let bytes = &buffer[..n];
+    let stopped = watch.is_some_and(|(w, from_client)| !w.see(from_client, bytes));
+    let sent = match to.try_write(bytes) {
+        Ok(sent) => sent,
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(error) => return Err(error),
+    };
+    Ok(Copied::Moved {
+        full: n == BUFFER_SIZE,
+        left: (sent < n).then(|| bytes[sent..].to_vec()),
+        stopped,
+    })
+}
+
+/// Writes all of `bytes` as fast as `to` takes them.
+async fn write_all(to: &TcpStream, mut bytes: &[u8], activity: &idle::Activity) -> io::Result<()> {
+    while !bytes.is_empty() {
+        to.writable().await?;
+        match to.try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                activity.touch();
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// What one splice of a big transfer did.
+enum Burst {
+    End,
+    Moved,
+    /// The socket is empty: the burst is over.
+    Over,
+}
+
+/// Moves what `from` has into a pipe and on to `to`, at most [`CHUNK`].
+async fn splice_burst(
+    from: &TcpStream,
+    to: &TcpStream,
+    activity: &idle::Activity,
+) -> io::Result<Burst> {
+    let mut pipe = Held(Some(take_pipe()?));
+    let Some(write_end) = pipe.0.as_ref().map(|p| &p.write) else {
+        return Err(io::ErrorKind::BrokenPipe.into());
+    };
+    let moved = match from.try_io(Interest::READABLE, || {
+        Ok(splice(from, None, write_end, None, CHUNK, flags())?)
+    }) {
+        Ok(0) => return Ok(Burst::End),
+        Ok(n) => n,
+        // A short splice does not prove the socket empty (the pipe can run out
+        // of slots first), so the burst ends only here.
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(Burst::Over),
+        Err(error) => return Err(error),
+    };
+    let mut sent = 0;
+    while sent < moved {
+        to.writable().await?;
+        let Some(read_end) = pipe.0.as_ref().map(|p| &p.read) else {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        };
+        match to.try_io(Interest::WRITABLE, || {
+            Ok(splice(read_end, None, to, None, moved - sent, flags())?)
+        }) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                sent += n;
+                activity.touch();
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
+        }
+    }
+    pipe.release();
+    Ok(Burst::Moved)
 }
 
 /// A pipe for `splice`, empty whenever it is not in a connection's hands.
@@ -404,13 +572,29 @@ struct Pipe {
     write: OwnedFd,
 }
 
+/// A pipe taken for one splice: back to the spares once emptied, closed if
+/// the transfer broke with bytes still in it.
+struct Held(Option<Pipe>);
+
+impl Held {
+    fn release(&mut self) {
+        if let Some(pipe) = self.0.take() {
+            SPARE.with_borrow_mut(|spare| {
+                if spare.len() < SPARE_PIPES {
+                    spare.push(pipe);
+                }
+            });
+        }
+    }
+}
+
 /// Most spare pipes kept for the next burst of bytes.
 const SPARE_PIPES: usize = 64;
 
 thread_local! {
-    /// Empty pipes. A direction takes one when bytes arrive and gives it back
-    /// once they are all passed on, so an idle keep-alive connection holds no
-    /// pipe, and the kernel's per-user pipe budget goes to bytes in flight.
+    /// Empty pipes. A splice takes one and gives it back once its bytes are
+    /// all passed on, so an idle keep-alive connection holds no pipe, and the
+    /// kernel's per-user pipe budget goes to bytes in flight.
     static SPARE: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -432,91 +616,6 @@ fn take_pipe() -> io::Result<Pipe> {
     // with bytes in flight exist, so the kernel's per-user budget holds.
     let _ = nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
     Ok(Pipe { read, write })
-}
-
-/// How bytes cross: through a pipe in the kernel, or a buffer here.
-enum Way {
-    Splice(Option<Pipe>),
-    Copy { buffer: Vec<u8> },
-}
-
-impl Way {
-    fn copy() -> Self {
-        Self::Copy {
-            buffer: vec![0; COPY_BUFFER],
-        }
-    }
-
-    fn is_splice(&self) -> bool {
-        matches!(self, Self::Splice(_))
-    }
-
-    /// Gives an emptied pipe back for the next connection that has bytes.
-    fn release(&mut self) {
-        if let Self::Splice(slot) = self
-            && let Some(pipe) = slot.take()
-        {
-            SPARE.with_borrow_mut(|spare| {
-                if spare.len() < SPARE_PIPES {
-                    spare.push(pipe);
-                }
-            });
-        }
-    }
-
-    /// Takes what `from` has (the pipe or buffer is empty); 0 at end of stream.
-    async fn fill(&mut self, from: &TcpStream) -> io::Result<usize> {
-        loop {
-            from.readable().await?;
-            let result = match self {
-                Self::Splice(slot) => {
-                    let pipe = match slot {
-                        Some(pipe) => pipe,
-                        None => slot.insert(take_pipe()?),
-                    };
-                    from.try_io(Interest::READABLE, || {
-                        Ok(splice(from, None, &pipe.write, None, CHUNK, flags())?)
-                    })
-                }
-                Self::Copy { buffer } => from.try_read(buffer),
-            };
-            match result {
-                // Readiness can be stale: the pipe is still empty, so give it back while we wait.
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.release(),
-                other => return other,
-            }
-        }
-    }
-
-    /// Gives all `len` bytes taken to `to`, as fast as it accepts them.
-    async fn drain(
-        &mut self,
-        to: &TcpStream,
-        len: usize,
-        activity: &idle::Activity,
-    ) -> io::Result<()> {
-        let mut sent = 0;
-        while sent < len {
-            to.writable().await?;
-            let result = match self {
-                Self::Splice(Some(pipe)) => to.try_io(Interest::WRITABLE, || {
-                    Ok(splice(&pipe.read, None, to, None, len - sent, flags())?)
-                }),
-                Self::Splice(None) => return Err(io::ErrorKind::BrokenPipe.into()),
-                Self::Copy { buffer } => to.try_write(&buffer[sent..len]),
-            };
-            match result {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    sent += n;
-                    activity.touch();
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
-    }
 }
 
 fn flags() -> SpliceFFlags {
