@@ -364,6 +364,7 @@ fn warm(app: &Path, port: u16, host: Option<&str>, toml: Option<&str>) -> String
         .args(["warm", "--port", &port.to_string(), "--dir"])
         .arg(app)
         .env("WEB_CONCURRENCY", "3")
+        .env("RAILS_MAX_THREADS", "2")
         .env_remove("HEROKU_APP_DEFAULT_DOMAIN_NAME");
     if let Some(host) = host {
         command.env("HEROKU_APP_DEFAULT_DOMAIN_NAME", host);
@@ -438,7 +439,7 @@ fn a_wrong_scheme_or_host_is_named_not_counted_as_warm() {
     );
     assert!(host.contains("NOT warm"), "{host}");
     assert!(
-        host.contains("/about 403 ×6 ")
+        host.contains("/about 403 ×12 ")
             && host.contains(&format!(
                 "sent Host: 127.0.0.1:{}, X-Forwarded-Proto: https",
                 puma.port
@@ -514,6 +515,7 @@ fn a_failing_gate_warm_up_keeps_trying_until_gate_timeout_then_opens() {
         .env("PORT", port.to_string())
         .env("DYNO", "web.1")
         .env("WEB_CONCURRENCY", "3")
+        .env("RAILS_MAX_THREADS", "2")
         .env("RAILS_ENV", "production")
         .env("DATABASE_URL", &db.url)
         .env_remove("HEROKU_APP_DEFAULT_DOMAIN_NAME")
@@ -534,7 +536,8 @@ fn a_failing_gate_warm_up_keeps_trying_until_gate_timeout_then_opens() {
     let _ = gate.wait();
     let out = read();
     eprintln!("opened after {opened:?}");
-    assert!(out.contains("/about 403 ×6 "), "{out}");
+    // 2 × WEB_CONCURRENCY=3 × RAILS_MAX_THREADS=2 at once.
+    assert!(out.contains("/about 403 ×12 "), "{out}");
     assert!(out.contains("sent Host: 127.0.0.1:"), "{out}");
     // It was still trying when gate_timeout came: before, all 5 rounds ran
     // in ~100 ms and the gate opened straight after the verdict.

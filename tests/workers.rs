@@ -51,11 +51,19 @@ fn fixtures() -> PathBuf {
 
 impl Gunicorn {
     fn start(bin: &Path, bind: &Bind, port: u16) -> Self {
-        Self::start_as(bin, bind, port, &["--worker-class", "sync"])
+        Self::start_as(bin, bind, port, &["--worker-class", "sync"], None)
     }
 
     /// `class`: gunicorn's worker-class arguments (`sync`, `gthread --threads 2`).
-    fn start_as(bin: &Path, bind: &Bind, port: u16, class: &[&str]) -> Self {
+    /// `cmd_args`: `GUNICORN_CMD_ARGS`, as a Heroku config var reaches both
+    /// gunicorn and the warmer.
+    fn start_as(
+        bin: &Path,
+        bind: &Bind,
+        port: u16,
+        class: &[&str],
+        cmd_args: Option<&str>,
+    ) -> Self {
         let marks = tempfile::tempdir().expect("tempdir");
         let log = marks.path().join("gunicorn.log");
         let gunicorn = bin.join("gunicorn");
@@ -93,6 +101,7 @@ impl Gunicorn {
             .env("WARM_MS", "2")
             .env("MARK_DIR", marks.path())
             .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("GUNICORN_CMD_ARGS", cmd_args.unwrap_or(""))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -300,8 +309,18 @@ fn boot_warmed(bin: &Path, bind: &Bind) -> (Gunicorn, u16, String, Built) {
     (server, port, out, built)
 }
 
+/// These tests judge which gunicorn workers a warm-up reached: run side by
+/// side on two cores, one server's workers can starve another's of the CPU
+/// they need to accept, and a worker that never ran looks missed.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn the_boot_warmer_leaves_no_gunicorn_worker_cold() {
+    let _one_at_a_time = one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let (server, port, out, _built) = boot_warmed(&bin, &Bind::V4);
     assert!(out.contains(&format!("warming 127.0.0.1:{port}")), "{out}");
@@ -322,6 +341,7 @@ fn the_boot_warmer_leaves_no_gunicorn_worker_cold() {
 
 #[test]
 fn one_pooled_round_as_before_leaves_a_gunicorn_worker_cold() {
+    let _one_at_a_time = one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let port = free_port();
     let server = Gunicorn::start(&bin, &Bind::V4, port);
@@ -340,6 +360,7 @@ fn one_pooled_round_as_before_leaves_a_gunicorn_worker_cold() {
 
 #[test]
 fn a_server_bound_ipv6_only_is_warmed() {
+    let _one_at_a_time = one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let (server, port, out, _built) = boot_warmed(&bin, &Bind::V6Only);
     assert!(out.contains(&format!("warming [::1]:{port}")), "{out}");
@@ -352,6 +373,7 @@ fn a_server_bound_ipv6_only_is_warmed() {
 
 #[test]
 fn a_server_bound_dual_stack_is_warmed() {
+    let _one_at_a_time = one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let (server, port, out, _built) = boot_warmed(&bin, &Bind::DualStack);
     assert!(out.contains(&format!("warming [::1]:{port}")), "{out}");
@@ -402,33 +424,54 @@ fn last_round_slowest(out: &str) -> (u32, u64) {
 /// the round that met its cold start never converges the warm-up.
 #[test]
 fn the_cold_rule_tells_queueing_from_a_cold_gunicorn_worker() {
+    let _one_at_a_time = one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let app = tempfile::tempdir().expect("tempdir");
     std::fs::write(app.path().join("preheat.toml"), TOML).expect("preheat.toml");
-    let warm = |port: u16| {
+    let warm = |port: u16, cmd_args: Option<&str>| {
         let out = support::preheat()
             .args(["warm", "--port", &port.to_string(), "--dir"])
             .arg(app.path())
             .env("WEB_CONCURRENCY", WORKERS.to_string())
+            .env("GUNICORN_CMD_ARGS", cmd_args.unwrap_or(""))
             .env_remove("HEROKU_APP_DEFAULT_DOMAIN_NAME")
             .output()
             .expect("preheat warm");
         support::strip_ansi(&String::from_utf8_lossy(&out.stderr))
             + &support::strip_ansi(&String::from_utf8_lossy(&out.stdout))
     };
-    for class in [
-        &["--worker-class", "sync"][..],
-        &["--worker-class", "gthread", "--threads", "2"][..],
+    // gthread's threads come from GUNICORN_CMD_ARGS, where the warmer sees
+    // them too: a threaded worker takes several requests of a burst at once.
+    for (class, cmd_args) in [
+        (&["--worker-class", "sync"][..], None),
+        (&["--worker-class", "gthread"][..], Some("--threads 2")),
     ] {
         let port = free_port();
-        let server = Gunicorn::start_as(&bin, &Bind::V4, port, class);
+        let server = Gunicorn::start_as(&bin, &Bind::V4, port, class, cmd_args);
         server.wait_booted();
-        let first = warm(port);
+        // A sync worker takes one connection at a time, so one warm-up reaches
+        // them all. A gthread worker accepts greedily (up to worker_connections),
+        // so one of them can take a whole burst and leave another unreached:
+        // there, coverage is likely, not certain (docs/warmup-workers.md), and
+        // up to three warm-ups are allowed.
+        let tries = if cmd_args.is_some() { 3 } else { 1 };
+        let warm_all = || {
+            let mut out = String::new();
+            for n in 1..=tries {
+                out = warm(port, cmd_args);
+                if server.cold().is_empty() {
+                    eprintln!("{class:?}: every worker reached by warm-up {n} of {tries}");
+                    break;
+                }
+            }
+            out
+        };
+        let first = warm_all();
         assert!(first.contains("warm in"), "{class:?}:\n{first}");
         assert_eq!(server.cold(), Vec::new(), "{class:?}:\n{first}");
         let mut two = 0;
         for _ in 0..3 {
-            let again = warm(port);
+            let again = warm(port, cmd_args);
             let verdict = again
                 .lines()
                 .find(|l| l.contains("warm in"))
@@ -456,7 +499,7 @@ fn the_cold_rule_tells_queueing_from_a_cold_gunicorn_worker() {
             }),
             "gunicorn did not replace its worker"
         );
-        let out = warm(port);
+        let out = warm_all();
         eprintln!(
             "{class:?} after a worker restart: {}",
             out.lines().find(|l| l.contains("warm in")).unwrap_or("")

@@ -157,13 +157,42 @@ pub(crate) fn default_host(warmup: &Warmup) -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// Requests in flight per path: `max(concurrency, 2 × WEB_CONCURRENCY)`, with
-/// `concurrency` 4 unless set. A missing or invalid `WEB_CONCURRENCY` counts as 1.
-pub(crate) fn in_flight(concurrency: u32, web_concurrency: Option<&str>) -> usize {
+/// Requests in flight per path: `max(concurrency, 2 × WEB_CONCURRENCY ×
+/// RAILS_MAX_THREADS)`, with `concurrency` 4 unless set. A missing or invalid
+/// `WEB_CONCURRENCY` or `RAILS_MAX_THREADS` counts as 1. A threaded worker
+/// (puma) takes several requests at once, so a burst of two per worker can
+/// all land on one of them and leave another cold.
+pub(crate) fn in_flight(
+    concurrency: u32,
+    web_concurrency: Option<&str>,
+    threads: Option<&str>,
+) -> usize {
     let wanted = concurrency
-        .max(workers(web_concurrency).saturating_mul(2))
+        .max(
+            workers(web_concurrency)
+                .saturating_mul(workers(threads))
+                .saturating_mul(2),
+        )
         .min(MAX_IN_FLIGHT);
     usize::try_from(wanted).unwrap_or(4)
+}
+
+/// Threads per worker, from the variables the servers read on Heroku:
+/// `RAILS_MAX_THREADS` (puma), else `--threads N` in `GUNICORN_CMD_ARGS`.
+pub(crate) fn threads(rails: Option<&str>, gunicorn: Option<&str>) -> Option<String> {
+    if let Some(rails) = rails.filter(|r| !r.trim().is_empty()) {
+        return Some(rails.to_string());
+    }
+    let mut words = gunicorn?.split_whitespace();
+    while let Some(word) = words.next() {
+        if let Some(n) = word.strip_prefix("--threads=") {
+            return Some(n.to_string());
+        }
+        if word == "--threads" {
+            return words.next().map(str::to_string);
+        }
+    }
+    None
 }
 
 /// `WEB_CONCURRENCY` as a worker count: 1 when unset, zero or not a number.
@@ -221,7 +250,15 @@ fn rounds(
         }
     };
     let web_concurrency = std::env::var("WEB_CONCURRENCY").ok();
-    let in_flight = in_flight(warmup.concurrency, web_concurrency.as_deref());
+    let threads = threads(
+        std::env::var("RAILS_MAX_THREADS").ok().as_deref(),
+        std::env::var("GUNICORN_CMD_ARGS").ok().as_deref(),
+    );
+    let in_flight = in_flight(
+        warmup.concurrency,
+        web_concurrency.as_deref(),
+        threads.as_deref(),
+    );
     let mut back_off = FIRST_BACK_OFF;
     let mut fastest = Fastest::new(
         warmup.requests.len(),
@@ -610,13 +647,31 @@ mod tests {
 
     #[test]
     fn in_flight_is_twice_web_concurrency_at_least_four() {
-        assert_eq!(in_flight(4, None), 4);
-        assert_eq!(in_flight(4, Some("3")), 6);
-        assert_eq!(in_flight(4, Some(" 8 ")), 16);
-        assert_eq!(in_flight(4, Some("lots")), 4);
-        assert_eq!(in_flight(4, Some("0")), 4);
-        assert_eq!(in_flight(10, Some("2")), 10);
-        assert_eq!(in_flight(4, Some("1000")), 64);
+        assert_eq!(in_flight(4, None, None), 4);
+        assert_eq!(in_flight(4, Some("3"), None), 6);
+        assert_eq!(in_flight(4, Some(" 8 "), None), 16);
+        assert_eq!(in_flight(4, Some("lots"), None), 4);
+        assert_eq!(in_flight(4, Some("0"), None), 4);
+        assert_eq!(in_flight(10, Some("2"), None), 10);
+        assert_eq!(in_flight(4, Some("1000"), None), 64);
+        // puma: 3 workers of 2 threads.
+        assert_eq!(in_flight(4, Some("3"), Some("2")), 12);
+        assert_eq!(in_flight(4, Some("3"), Some("many")), 6);
+        // gunicorn gthread, from GUNICORN_CMD_ARGS.
+        assert_eq!(
+            threads(None, Some("--threads 4 --timeout 30")).as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            threads(None, Some("--timeout 30 --threads=3")).as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            threads(Some("5"), Some("--threads 4")).as_deref(),
+            Some("5")
+        );
+        assert_eq!(threads(None, Some("--workers 3")), None);
+        assert_eq!(threads(None, None), None);
     }
 
     #[test]
