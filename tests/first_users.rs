@@ -50,34 +50,7 @@ impl Gated {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start preheat gate");
-        let output = Arc::new(Mutex::new(String::new()));
-        for mut stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = Arc::clone(&output);
-            std::thread::spawn(move || {
-                let mut buffer = [0; 4096];
-                while let Ok(n) = stream.read(&mut buffer) {
-                    if n == 0 {
-                        break;
-                    }
-                    output
-                        .lock()
-                        .expect("lock")
-                        .push_str(&String::from_utf8_lossy(&buffer[..n]));
-                }
-            });
-        }
+        let output = support::capture_output(&mut child);
         let gated = Self {
             child,
             port,

@@ -86,35 +86,7 @@ impl Web {
             .stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = command.spawn().expect("start the web process");
-        let output = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = Arc::clone(&output);
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut buffer = [0; 4096];
-                while let Ok(n) = stream.read(&mut buffer) {
-                    if n == 0 {
-                        break;
-                    }
-                    output
-                        .lock()
-                        .expect("lock")
-                        .push_str(&String::from_utf8_lossy(&buffer[..n]));
-                }
-            });
-        }
+        let output = support::capture_output(&mut child);
         Self {
             child,
             port,

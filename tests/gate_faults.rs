@@ -50,26 +50,7 @@ impl Gate {
             cmd.env(key, value);
         }
         let mut child = cmd.spawn().expect("start the gate");
-        let output = Arc::new(Mutex::new(String::new()));
-        let streams: Vec<Box<dyn Read + Send>> = vec![
-            Box::new(child.stdout.take().expect("stdout")),
-            Box::new(child.stderr.take().expect("stderr")),
-        ];
-        for mut stream in streams {
-            let output = Arc::clone(&output);
-            std::thread::spawn(move || {
-                let mut buffer = [0; 4096];
-                while let Ok(n) = stream.read(&mut buffer) {
-                    if n == 0 {
-                        break;
-                    }
-                    output
-                        .lock()
-                        .expect("lock")
-                        .push_str(&String::from_utf8_lossy(&buffer[..n]));
-                }
-            });
-        }
+        let output = support::capture_output(&mut child);
         let gate = Self {
             child,
             port,

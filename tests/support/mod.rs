@@ -289,6 +289,40 @@ pub(crate) fn processes_with(marker: &str) -> Vec<u32> {
 }
 
 /// Waits up to `limit` for `check` to hold.
+/// Everything a child writes to its piped stdout and stderr, as it arrives,
+/// read by one thread per stream.
+pub(crate) fn capture_output(
+    child: &mut std::process::Child,
+) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let streams = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ];
+    for mut stream in streams.into_iter().flatten() {
+        let output = std::sync::Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buffer = [0; 4096];
+            while let Ok(n) = stream.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                output
+                    .lock()
+                    .expect("lock")
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+    }
+    output
+}
+
 pub(crate) fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
     let until = std::time::Instant::now() + limit;
     while std::time::Instant::now() < until {
