@@ -530,28 +530,28 @@ async fn splice_burst(
     to: &TcpStream,
     activity: &idle::Activity,
 ) -> io::Result<Burst> {
-    let mut pipe = Held(Some(take_pipe()?));
-    let Some(write_end) = pipe.0.as_ref().map(|p| &p.write) else {
-        return Err(io::ErrorKind::BrokenPipe.into());
-    };
+    let pipe = take_pipe()?;
     let moved = match from.try_io(Interest::READABLE, || {
-        Ok(splice(from, None, write_end, None, CHUNK, flags())?)
+        Ok(splice(from, None, &pipe.write, None, CHUNK, flags())?)
     }) {
-        Ok(0) => return Ok(Burst::End),
+        Ok(0) => {
+            give_back(pipe);
+            return Ok(Burst::End);
+        }
         Ok(n) => n,
         // A short splice does not prove the socket empty (the pipe can run out
         // of slots first), so the burst ends only here.
-        Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(Burst::Over),
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+            give_back(pipe);
+            return Ok(Burst::Over);
+        }
         Err(error) => return Err(error),
     };
     let mut sent = 0;
     while sent < moved {
         to.writable().await?;
-        let Some(read_end) = pipe.0.as_ref().map(|p| &p.read) else {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        };
         match to.try_io(Interest::WRITABLE, || {
-            Ok(splice(read_end, None, to, None, moved - sent, flags())?)
+            Ok(splice(&pipe.read, None, to, None, moved - sent, flags())?)
         }) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
@@ -562,30 +562,24 @@ async fn splice_burst(
             Err(error) => return Err(error),
         }
     }
-    pipe.release();
+    give_back(pipe);
     Ok(Burst::Moved)
 }
 
-/// A pipe for `splice`, empty whenever it is not in a connection's hands.
+/// A pipe for `splice`, empty whenever it is not in a connection's hands. One
+/// dropped with bytes still in it (a transfer that broke) is closed.
 struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
 }
 
-/// A pipe taken for one splice: back to the spares once emptied, closed if
-/// the transfer broke with bytes still in it.
-struct Held(Option<Pipe>);
-
-impl Held {
-    fn release(&mut self) {
-        if let Some(pipe) = self.0.take() {
-            SPARE.with_borrow_mut(|spare| {
-                if spare.len() < SPARE_PIPES {
-                    spare.push(pipe);
-                }
-            });
+/// Keeps an emptied pipe for the next burst.
+fn give_back(pipe: Pipe) {
+    SPARE.with_borrow_mut(|spare| {
+        if spare.len() < SPARE_PIPES {
+            spare.push(pipe);
         }
-    }
+    });
 }
 
 /// Most spare pipes kept for the next burst of bytes.
