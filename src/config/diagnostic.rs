@@ -203,38 +203,40 @@ pub(super) fn closest(unknown: &str, candidates: &[String]) -> Option<String> {
 /// The problems a validation pass found, gathered so that one run reports them all.
 /// Each section's validator still returns `Result<_, Located>`; wrap its call in
 /// [`Problems::keep`] and a new key's errors join the others.
-#[derive(Default)]
-pub(super) struct Problems(Vec<Located>);
+pub(super) struct Problems {
+    found: Vec<Located>,
+    /// Tables that lost a wrongly typed key (`shape::Shape::tainted`).
+    tainted: Vec<std::ops::Range<usize>>,
+}
 
 impl Problems {
-    /// Starts from the shape errors; the checks that run inside a table that
-    /// lost a wrongly typed key are not kept (they would report it missing).
+    /// Starts from the shape errors. What `keep` later finds inside a table
+    /// that lost a wrongly typed key is not reported: it could only say the
+    /// key is missing.
     pub(super) fn with_shape(shape: super::shape::Shape) -> Self {
-        Self(shape.problems)
-    }
-
-    /// Drops the problems that `keep` found inside `tainted` tables.
-    pub(super) fn untaint(&mut self, shape_count: usize, tainted: &[std::ops::Range<usize>]) {
-        let mut index = 0;
-        self.0.retain(|located| {
-            index += 1;
-            index <= shape_count
-                || !tainted
-                    .iter()
-                    .any(|t| t.start <= located.span.start && located.span.start < t.end)
-        });
+        Self {
+            found: shape.problems,
+            tainted: shape.tainted,
+        }
     }
 
     /// The value, or `None` with the problem kept for the report.
     pub(super) fn keep<T>(&mut self, result: Result<T, Located>) -> Option<T> {
-        result.map_err(|located| self.0.push(located)).ok()
+        result
+            .map_err(|located| {
+                let start = located.span.start;
+                if !self.tainted.iter().any(|t| t.contains(&start)) {
+                    self.found.push(located);
+                }
+            })
+            .ok()
     }
 
     /// `Ok` when nothing was found; otherwise every problem, located, in file order.
     pub(super) fn into_result(mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
-        self.0.sort_by_key(|located| located.span.start);
+        self.found.sort_by_key(|located| located.span.start);
         let mut errors: Vec<ConfigError> = self
-            .0
+            .found
             .into_iter()
             .map(|located| invalid(text, path, located))
             .collect();

@@ -437,7 +437,6 @@ impl Config {
     pub(crate) fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let (raw, shape) =
             shape::read(text).map_err(|error| invalid(text, path, from_toml(&error)))?;
-        let (shape_count, tainted) = (shape.problems.len(), shape.tainted.clone());
         let mut problems = Problems::with_shape(shape);
         if let Some(url) = &raw.release.lock_url {
             problems.keep(check_lock_url(url));
@@ -465,7 +464,6 @@ impl Config {
         let confirm = raw
             .confirm
             .and_then(|confirm| problems.keep(convert_confirm(confirm)));
-        problems.untaint(shape_count, &tainted);
         problems.into_result(text, path)?;
         Ok(Self {
             source: Some(path.to_path_buf()),
