@@ -7,50 +7,9 @@
 mod support;
 
 use std::path::Path;
-use support::{Run, pg_url, preheat, psql, venv_bin};
-
-/// A fresh database on the throwaway server, dropped when the test ends.
-struct Database {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create(server: &str, name: &str) -> Self {
-        psql(server, &format!("DROP DATABASE IF EXISTS {name}"));
-        psql(server, &format!("CREATE DATABASE {name}"));
-        let mut url = url::Url::parse(server).expect("PREHEAT_TEST_DATABASE_URL is a URL");
-        url.set_path(name);
-        Self {
-            server: server.to_string(),
-            name: name.to_string(),
-            url: url.to_string(),
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args(["-X", "-q", &self.server, "-c"])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .output();
-    }
-}
+use support::{Database, Run, pg_url, preheat, psql, venv_bin};
 
 /// A copy of examples/django, without Python's caches.
-/// These tests time first users against warm ones: run side by side on two
-/// cores, three rehearsals' gunicorn workers make a warm answer look cold.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ONE.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn django_copy() -> tempfile::TempDir {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("mkdir");
@@ -83,7 +42,7 @@ fn num(value: &serde_json::Value, key: &str) -> f64 {
 
 #[test]
 fn rehearses_the_django_example_on_gunicorn_and_postgres() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = support::one_at_a_time();
     let (Some(server), Some(bin)) = (pg_url(), venv_bin()) else {
         return;
     };
@@ -206,7 +165,7 @@ fn rehearse_require_warm(app: &Path, bin: &Path, db: &Database, paths: &[&str]) 
 
 #[test]
 fn require_warm_fails_on_a_page_the_warm_up_skips() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = support::one_at_a_time();
     let (Some(server), Some(bin)) = (pg_url(), venv_bin()) else {
         return;
     };
@@ -259,7 +218,7 @@ fn require_warm_fails_on_a_page_the_warm_up_skips() {
 
 #[test]
 fn require_warm_passes_once_the_page_is_in_warmup() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = support::one_at_a_time();
     let (Some(server), Some(bin)) = (pg_url(), venv_bin()) else {
         return;
     };

@@ -15,7 +15,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Run, free_port, pg_url, preheat, psql, strip_ansi};
+use support::{Database, Run, free_port, pg_url, preheat, psql, strip_ansi};
 
 const DOMAIN: &str = "preheat-rails-example.herokuapp.com";
 const PATHS: [&str; 3] = ["/", "/posts/1", "/about"];
@@ -44,39 +44,6 @@ fn ruby_ready() -> bool {
     );
     eprintln!("note: skipping a Rails test: no ruby-rails/puma/ruby-pg here");
     false
-}
-
-/// A fresh database on the throwaway server, dropped when the test ends.
-struct Database {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create(server: &str, name: &str) -> Self {
-        psql(server, &format!("DROP DATABASE IF EXISTS {name}"));
-        psql(server, &format!("CREATE DATABASE {name}"));
-        let mut url = url::Url::parse(server).expect("PREHEAT_TEST_DATABASE_URL is a URL");
-        url.set_path(name);
-        Self {
-            server: server.to_string(),
-            name: name.to_string(),
-            url: url.to_string(),
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-X", "-q", &self.server, "-c"])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .output();
-    }
 }
 
 /// A copy of examples/rails, without what a run leaves behind.

@@ -309,18 +309,9 @@ fn boot_warmed(bin: &Path, bind: &Bind) -> (Gunicorn, u16, String, Built) {
     (server, port, out, built)
 }
 
-/// These tests judge which gunicorn workers a warm-up reached: run side by
-/// side on two cores, one server's workers can starve another's of the CPU
-/// they need to accept, and a worker that never ran looks missed.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ONE.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 #[test]
 fn the_boot_warmer_leaves_no_gunicorn_worker_cold() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = support::one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let (server, port, out, _built) = boot_warmed(&bin, &Bind::V4);
     assert!(out.contains(&format!("warming 127.0.0.1:{port}")), "{out}");
@@ -341,7 +332,7 @@ fn the_boot_warmer_leaves_no_gunicorn_worker_cold() {
 
 #[test]
 fn one_pooled_round_as_before_leaves_a_gunicorn_worker_cold() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = support::one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let port = free_port();
     let server = Gunicorn::start(&bin, &Bind::V4, port);
@@ -360,7 +351,7 @@ fn one_pooled_round_as_before_leaves_a_gunicorn_worker_cold() {
 
 #[test]
 fn a_server_bound_ipv6_only_is_warmed() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = support::one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let (server, port, out, _built) = boot_warmed(&bin, &Bind::V6Only);
     assert!(out.contains(&format!("warming [::1]:{port}")), "{out}");
@@ -373,7 +364,7 @@ fn a_server_bound_ipv6_only_is_warmed() {
 
 #[test]
 fn a_server_bound_dual_stack_is_warmed() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = support::one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let (server, port, out, _built) = boot_warmed(&bin, &Bind::DualStack);
     assert!(out.contains(&format!("warming [::1]:{port}")), "{out}");
@@ -424,7 +415,7 @@ fn last_round_slowest(out: &str) -> (u32, u64) {
 /// the round that met its cold start never converges the warm-up.
 #[test]
 fn the_cold_rule_tells_queueing_from_a_cold_gunicorn_worker() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = support::one_at_a_time();
     let Some(bin) = venv_bin() else { return };
     let app = tempfile::tempdir().expect("tempdir");
     std::fs::write(app.path().join("preheat.toml"), TOML).expect("preheat.toml");

@@ -323,6 +323,49 @@ pub(crate) fn capture_output(
     output
 }
 
+/// Holds the tests of one file to one at a time, where they time or count
+/// what real app servers do: side by side on two cores, one server's workers
+/// starve another's (three rehearsals' gunicorn workers made a warm first user
+/// look cold; one gunicorn's workers kept another's from accepting).
+pub(crate) fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A fresh database on the throwaway server, dropped when the test ends.
+pub(crate) struct Database {
+    pub(crate) server: String,
+    pub(crate) name: String,
+    pub(crate) url: String,
+}
+
+impl Database {
+    pub(crate) fn create(server: &str, name: &str) -> Self {
+        psql(server, &format!("DROP DATABASE IF EXISTS {name}"));
+        psql(server, &format!("CREATE DATABASE {name}"));
+        let mut url = url::Url::parse(server).expect("PREHEAT_TEST_DATABASE_URL is a URL");
+        url.set_path(name);
+        Self {
+            server: server.to_string(),
+            name: name.to_string(),
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-X", "-q", &self.server, "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
 pub(crate) fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
     let until = std::time::Instant::now() + limit;
     while std::time::Instant::now() < until {
