@@ -193,8 +193,12 @@ fn rehearses_the_rails_example_on_puma_and_postgres() {
         warm_worst <= limit,
         "a warm first user waited {warm_worst}ms, over {limit}ms:\n{out}"
     );
+    // Cold by the product's one rule (src/cold.rs: past max(2 × warm, warm +
+    // 25 ms)). The warm limit above (2 × steady + 100 ms) is a margin for a
+    // loaded box; a cold puma render here is 90-130 ms, so "past that margin"
+    // failed on a quiet machine although the cold run was 6x the warm one.
     assert!(
-        cold_worst >= 2.0 * warm_worst && cold_worst > limit,
+        cold_worst >= 2.0 * warm_worst && cold_worst > (2.0 * warm_worst).max(warm_worst + 25.0),
         "--compare shows the cold start: cold {cold_worst}ms, warm {warm_worst}ms:\n{out}"
     );
 }
