@@ -34,13 +34,14 @@ pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, Str
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| match error {
             dotenvy::Error::LineParse(text, _) => {
+                // dotenvy hands back either the line or only its value, so
+                // the name is read from the file's line, never from `text`.
                 let first = text.lines().next().unwrap_or_default();
-                let place = match line_starting_with(bytes, first.as_bytes()) {
-                    Some(line) => format!("{}:{line}", path.display()),
-                    None => path.display().to_string(),
+                let Some((number, line)) = failing_line(bytes, first) else {
+                    return format!("{}: a line is not `NAME=value`\n\n{help}", path.display());
                 };
-                // Only a name before `=` is shown: anything else may be a value.
-                let name = first
+                let place = format!("{}:{number}", path.display());
+                let name = line
                     .split_once('=')
                     .map(|(name, _)| name.trim().trim_start_matches("export ").trim())
                     .filter(|name| crate::config::template::is_var_name(name));
@@ -59,17 +60,24 @@ pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, Str
         })
 }
 
-/// The number of the first line that starts with `start` (leading blanks
-/// aside); each comparison stops at its line's end, so this is linear.
-fn line_starting_with(bytes: &[u8], start: &[u8]) -> Option<usize> {
-    let start = start.trim_ascii_start();
-    if start.is_empty() {
+/// The number and text of the first line that is `first` (blanks aside),
+/// or whose value after the first `=` is `first`; each comparison stops at
+/// its line's end, so this is linear.
+fn failing_line<'a>(bytes: &'a [u8], first: &str) -> Option<(usize, &'a str)> {
+    let first = first.trim();
+    if first.is_empty() {
         return None;
     }
-    bytes
-        .split(|b| *b == b'\n')
-        .position(|line| line.trim_ascii_start().starts_with(start))
-        .map(|index| index + 1)
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.split('\n')
+        .enumerate()
+        .find(|(_, line)| {
+            line.trim() == first
+                || line
+                    .split_once('=')
+                    .is_some_and(|(_, value)| value.trim() == first)
+        })
+        .map(|(index, line)| (index + 1, line))
 }
 
 #[cfg(test)]

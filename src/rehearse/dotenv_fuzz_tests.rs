@@ -137,6 +137,11 @@ fn a_bad_line_is_named_without_its_value() {
     .expect_err("unterminated quote");
     assert!(error.starts_with(".env:2: the line for `TOKEN`"), "{error}");
     assert!(!error.contains(SECRET), "{error}");
+    // dotenvy reports a bad escape with the value alone: the name is the
+    // file's, and no part of the value becomes one.
+    let error = parse_dotenv("B=2\nA=a=\\\u{10b78}\n".as_bytes(), Path::new(".env"))
+        .expect_err("bad escape");
+    assert!(error.starts_with(".env:2: the line for `A`"), "{error}");
     let error = parse_dotenv(b"A=1\nB=\xff\n", Path::new(".env")).expect_err("not UTF-8");
     assert!(
         error.starts_with(".env:2: the file is not UTF-8"),
