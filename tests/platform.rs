@@ -447,6 +447,35 @@ fn a_dyno_that_never_comes_up_times_out_with_exit_124() {
 }
 
 #[test]
+fn the_deadline_during_a_dyno_list_names_the_wait() {
+    let api = PlatformApi::start(42, 2);
+    api.state().on_dyno_list.push_back(Box::new(|state| {
+        if let Some(dyno) = state.dynos.iter_mut().find(|d| d.name == "web.2") {
+            dyno.state = "starting";
+            dyno.up_at = None;
+        }
+    }));
+    // The second list is answered only after the 2 s deadline.
+    api.state().on_dyno_list.push_back(Box::new(|_| {
+        std::thread::sleep(Duration::from_secs(3));
+    }));
+    let web = web_app();
+    let dir = app(&[(
+        "preheat.toml",
+        &preheat_toml(&web, None, "").replace("deadline = \"30s\"", "deadline = \"2s\""),
+    )]);
+    let run = run(&api, dir.path(), &["await-live", "42"], &[]);
+    let out = run.all();
+    assert_eq!(run.code, Some(124), "{out}");
+    assert!(
+        out.contains(
+            "gave up at the 2.0s deadline, waiting for every web dyno to be up on v42 (GET /apps/my-app/dynos was unanswered)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn warm_up_retries_while_the_router_answers_from_old_dynos() {
     let api = PlatformApi::start(42, 1);
     // The first answers come from dynos that are going away.

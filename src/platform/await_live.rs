@@ -335,6 +335,17 @@ impl Watch<'_> {
         self.started.elapsed()
     }
 
+    /// A poll's answer; the deadline passing during its request is the
+    /// wait's timeout, named for what was awaited, not for the request.
+    fn polled<T>(result: Result<T, ApiError>, waiting_for: &str) -> Result<T, Stop> {
+        result.map_err(|error| match error {
+            ApiError::Deadline { request } => {
+                Stop::Timeout(format!("{waiting_for} ({request} was unanswered)"))
+            }
+            other => other.into(),
+        })
+    }
+
     /// Pauses one poll interval, or stops at the deadline.
     fn next_poll(&self, waiting_for: &str) -> Result<(), Stop> {
         let wait = self.session.poll_pause();
@@ -350,8 +361,9 @@ impl Watch<'_> {
         let version = self.version;
         output::bullet(&format!("Release v{version}"));
         let mut last = String::new();
+        let waiting_for = format!("release v{version} to succeed");
         loop {
-            let release = api.release(version, self.deadline)?;
+            let release = Self::polled(api.release(version, self.deadline), &waiting_for)?;
             if release.description.is_some() {
                 self.description.clone_from(&release.description);
             }
@@ -391,7 +403,7 @@ impl Watch<'_> {
                 output::sub_bullet(&format!("v{version}: {state}"));
                 last = state;
             }
-            self.next_poll(&format!("release v{version} to succeed"))?;
+            self.next_poll(&waiting_for)?;
         }
     }
 
@@ -404,9 +416,10 @@ impl Watch<'_> {
         let mut empty = 0;
         let mut checked_newer = false;
         let mut crash_log = Crashes::default();
+        let waiting_for = format!("every web dyno to be up on v{version}");
         loop {
-            let mut dynos: Vec<Dyno> = api
-                .dynos(self.deadline)?
+            let mut dynos: Vec<Dyno> = Self::polled(api.dynos(self.deadline), &waiting_for)
+                .map_err(|stop| self.timed_out(&crash_log, stop))?
                 .into_iter()
                 .filter(|d| d.process_type() == "web")
                 .collect();
@@ -459,33 +472,40 @@ impl Watch<'_> {
             }
             if !checked_newer && dynos.iter().any(|d| d.version() > Some(version)) {
                 checked_newer = true;
-                let release = api.release(version, self.deadline)?;
+                let release = Self::polled(api.release(version, self.deadline), &waiting_for)
+                    .map_err(|stop| self.timed_out(&crash_log, stop))?;
                 if !release.current {
-                    let newest = api.newest_release(self.deadline)?;
+                    let newest = Self::polled(api.newest_release(self.deadline), &waiting_for)
+                        .map_err(|stop| self.timed_out(&crash_log, stop))?;
                     return Err(Stop::Superseded(newest.map(|r| r.version)));
                 }
             }
-            let waited = self.next_poll(&format!("every web dyno to be up on v{version}"));
-            if let Err(Stop::Timeout(_)) = &waited
-                && self.session.confirm.rollback
-            {
-                // Past the deadline, a dyno that crashed on this release and is
-                // still not up is the release failing, not the platform being slow.
-                let down: Vec<&str> = dynos
-                    .iter()
-                    .filter(|d| crash_log.ever(&d.name) && !d.is_up())
-                    .map(|d| d.name.as_str())
-                    .collect();
-                if !down.is_empty() {
-                    return Err(Stop::Broken(format!(
-                        "{} crashed on v{version} and was not up by the {} deadline",
-                        down.join(", "),
-                        human(self.session.confirm.deadline)
-                    )));
-                }
-            }
-            waited?;
+            self.next_poll(&waiting_for)
+                .map_err(|stop| self.timed_out(&crash_log, stop))?;
         }
+    }
+
+    /// Past the deadline, a web dyno that crashed on this release and is
+    /// still not up is the release failing, not the platform being slow.
+    fn timed_out(&self, crash_log: &Crashes, stop: Stop) -> Stop {
+        if !matches!(stop, Stop::Timeout(_)) || !self.session.confirm.rollback {
+            return stop;
+        }
+        let down: Vec<&str> = self
+            .dynos
+            .iter()
+            .filter(|d| crash_log.ever(&d.name) && !d.is_up())
+            .map(|d| d.name.as_str())
+            .collect();
+        if down.is_empty() {
+            return stop;
+        }
+        Stop::Broken(format!(
+            "{} crashed on v{} and was not up by the {} deadline",
+            down.join(", "),
+            self.version,
+            human(self.session.confirm.deadline)
+        ))
     }
 
     /// Step 3: the warm-up through the public URL.
