@@ -38,6 +38,17 @@ pub(crate) fn stream_line(line: &str) {
     let _ = writer.flush();
 }
 
+/// `text` on one line, cut to `max` characters with an ellipsis.
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
 /// The machine-readable tail of a summary line (the release summary, the warm-up
 /// verdict, the gate's first-user line, await-live's verdict), so `heroku logs`
 /// alone can be parsed: `… | event=warmup dyno=web.1 duration_ms=1600`.
@@ -98,6 +109,12 @@ pub(crate) fn parse_figures(line: &str) -> Option<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shorten_keeps_short_text_and_cuts_long_text() {
+        assert_eq!(shorten("rake  db:migrate", 40), "rake db:migrate");
+        assert_eq!(shorten("abcdefghij", 5), "abcd…");
+    }
 
     #[test]
     fn figures_round_trip_through_the_parser() {

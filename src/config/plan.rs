@@ -2,18 +2,8 @@
 
 use crate::config::duration::Span;
 use crate::config::{Action, Config, Phase, Step};
-use crate::output;
+use crate::output::{self, shorten};
 use std::fmt::Write;
-
-pub(crate) fn shorten(text: &str, max: usize) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
-}
 
 pub(crate) fn describe_step(step: &Step) -> String {
     let mut text = match &step.action {
@@ -220,12 +210,6 @@ pub(crate) fn describe_confirm(config: &Config) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shorten_keeps_short_text_and_cuts_long_text() {
-        assert_eq!(shorten("rake  db:migrate", 40), "rake db:migrate");
-        assert_eq!(shorten("abcdefghij", 5), "abcd…");
-    }
 
     #[test]
     fn describes_steps_and_warmup() {

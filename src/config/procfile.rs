@@ -64,7 +64,7 @@ impl Procfile {
                 path: path.to_path_buf(),
                 line: index + 1,
                 // A megabyte of line would bury the message.
-                text: crate::config::plan::shorten(trimmed, 120),
+                text: crate::output::shorten(trimmed, 120),
             };
             let (name, command) = trimmed.split_once(':').ok_or_else(bad)?;
             let name = name.trim();

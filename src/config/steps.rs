@@ -99,13 +99,13 @@ pub(super) fn convert_step(
             "{} #{} ({})",
             phase.key(),
             index + 1,
-            crate::config::plan::shorten(run, 40)
+            crate::output::shorten(run, 40)
         ),
         Action::Exec(argv) => format!(
             "{} #{} ({})",
             phase.key(),
             index + 1,
-            crate::config::plan::shorten(&argv.join(" "), 40)
+            crate::output::shorten(&argv.join(" "), 40)
         ),
         Action::Http(http) => format!("{} {}", http.method.as_str(), http.url.raw()),
     });

@@ -713,8 +713,8 @@ pub(crate) fn error_from_text(text: &str) -> ErrorBody {
     } else {
         &body.message
     };
-    body.message = crate::config::plan::shorten(message, 200);
-    body.id = crate::config::plan::shorten(&body.id, 100);
+    body.message = crate::output::shorten(message, 200);
+    body.id = crate::output::shorten(&body.id, 100);
     // The message is the server's text: it must not smuggle a secret into the output.
     body.message = redact::scrub(body.message.trim().trim_end_matches('.'));
     body.id = redact::scrub(&body.id);

@@ -7,7 +7,8 @@ use crate::config::Config;
 use crate::config::duration::{Span, human};
 use crate::config::skip::Skip;
 use crate::output;
-use crate::platform::{self, SetupError, Token, release_version};
+use crate::platform::release_version::{self, Unscheduled};
+use crate::platform::{self, SetupError, Token};
 use std::time::{Duration, Instant};
 
 /// How long the release waits for the Platform API, retries included.
@@ -34,13 +35,6 @@ pub(crate) fn schedule(config: &Config, skip: Skip) {
         }
     };
     output::sub_bullet(&format!("Fleet confirmation: {line}"));
-}
-
-pub(super) enum Unscheduled {
-    /// A normal state, said in one line.
-    Line(String),
-    /// Something is wrong: a warning.
-    Warning(String),
 }
 
 fn plan(config: &Config, skip: Skip) -> Result<String, Unscheduled> {

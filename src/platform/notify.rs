@@ -256,7 +256,7 @@ pub(crate) fn send(
                     host: host.clone(),
                     status,
                     attempts: attempt,
-                    body: redact::scrub(&crate::config::plan::shorten(&text, 200)),
+                    body: redact::scrub(&crate::output::shorten(&text, 200)),
                 };
                 if !(status == 429 || (500..=599).contains(&status)) {
                     return Err(error);

@@ -4,7 +4,6 @@
 //! looked up through the API, else the newest `pending` release. Every
 //! fallback says which source it used.
 
-use super::fleet::Unscheduled;
 use super::{Api, ApiError};
 use crate::output;
 use std::path::PathBuf;
@@ -39,6 +38,14 @@ fn read_id(path: &std::path::Path) -> Result<Option<String>, String> {
     } else {
         Err(format!("{} does not hold a release id", path.display()))
     }
+}
+
+/// Why the fleet confirmation cannot be scheduled.
+pub(super) enum Unscheduled {
+    /// A normal state, said in one line.
+    Line(String),
+    /// Something is wrong: a warning.
+    Warning(String),
 }
 
 /// The release version, or why the confirmation cannot be scheduled.

@@ -1,7 +1,6 @@
 //! `.env` in the app dir, read as `heroku local` reads it: errors name the
 //! line and never show a value.
 
-use crate::config::plan;
 use crate::output;
 use std::path::Path;
 
@@ -48,7 +47,7 @@ pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, Str
                 match name {
                     Some(name) => format!(
                         "{place}: the line for `{}` is not `NAME=value`\n\n{help}",
-                        plan::shorten(name, 60)
+                        crate::output::shorten(name, 60)
                     ),
                     None => format!("{place}: a line is not `NAME=value`\n\n{help}"),
                 }

@@ -176,7 +176,7 @@ pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpErro
                 // A prime step waits at most five minutes for a server's Retry-After.
                 let retry_after = retry_after(&response).map(|w| w.min(Duration::from_mins(5)));
                 let text = error_text(response);
-                let body = redact::scrub(&crate::config::plan::shorten(&text, 200));
+                let body = redact::scrub(&crate::output::shorten(&text, 200));
                 output::sub_bullet(&format!(
                     "{shown} → {} {reason} ({elapsed}), expected {}",
                     status.as_u16(),

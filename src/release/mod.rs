@@ -381,7 +381,7 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant, traceparent: Option<&s
             output::sub_bullet(&format!(
                 "{}: running `{}`",
                 step.name,
-                plan::shorten(run, 80)
+                crate::output::shorten(run, 80)
             ));
             let mut command = Command::new("bash");
             command.arg("-c").arg(run);
@@ -392,7 +392,7 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant, traceparent: Option<&s
             output::sub_bullet(&format!(
                 "{}: running `{}` (no shell)",
                 step.name,
-                plan::shorten(&shown, 80)
+                crate::output::shorten(&shown, 80)
             ));
             let Some((program, rest)) = argv.split_first() else {
                 return StepEnd::Failed("the command is empty".to_string());
