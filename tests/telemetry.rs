@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{app, eventually, free_port, preheat, user_request, venv_bin};
+use support::{HttpServer, app, eventually, free_port, preheat, user_request, venv_bin};
 
 const SECRET: &str = "sekrit-otlp-header-value-42";
 const TOML: &str = "[[migrate]]\nname = \"schema\"\nrun = \"echo \\\"$TRACEPARENT\\\" > traceparent.txt\"\n\n[warmup]\npaths = [\"/\", \"/dashboard\"]\ndeadline = \"30s\"\n";
@@ -315,7 +315,12 @@ fn one_release_is_one_trace_across_the_release_and_a_gated_gunicorn() {
     let Some(bin) = venv_bin() else { return };
     let receiver = Receiver::start(&bin, "ok");
     let endpoint = receiver.endpoint();
-    let dir = app(&[("preheat.toml", TOML)]);
+    let cache = HttpServer::start(|_, _| (200, vec![], "primed".to_string()));
+    let toml = format!(
+        "{TOML}\n[[prime]]\nname = \"cache\"\nhttp = {{ method = \"POST\", url = \"{}\" }}\n",
+        cache.url("/prime")
+    );
+    let dir = app(&[("preheat.toml", &toml)]);
     let fir = [
         ("HEROKU_APP_ID", "b2f3c4d5-0000-4000-8000-000000000001"),
         ("HEROKU_APP_NAME", "shop"),
@@ -358,6 +363,7 @@ fn one_release_is_one_trace_across_the_release_and_a_gated_gunicorn() {
     let spans = receiver.spans();
     let (release_resource, root) = named(&spans, "preheat release");
     let (_, migrate) = named(&spans, "migrate schema");
+    let (_, prime) = named(&spans, "prime cache");
     let (web_resource, gate) = named(&spans, "preheat gate");
     let (_, warm) = named(&spans, "preheat warm-up");
     let trace = root["traceId"].as_str().expect("trace id");
@@ -406,12 +412,20 @@ fn one_release_is_one_trace_across_the_release_and_a_gated_gunicorn() {
     assert_eq!(release_resource["cloud.provider"], "heroku");
     assert_eq!(web_resource["service.instance.id"], "dyno-web-id");
 
-    // Context went on: into the step's environment and onto the warm-up's requests.
+    // Context went on: into a process step's environment, onto an HTTP
+    // step's request and onto the warm-up's requests.
     let traceparent =
         std::fs::read_to_string(dir.path().join("traceparent.txt")).expect("step wrote it");
     assert_eq!(
         traceparent.trim(),
         format!("00-{trace}-{}-01", migrate["spanId"].as_str().expect("id"))
+    );
+    assert_eq!(prime["parentSpanId"], root["spanId"]);
+    let primed = cache.requests();
+    assert_eq!(primed.len(), 1, "one POST to the cache");
+    assert_eq!(
+        primed[0].header("traceparent"),
+        Some(format!("00-{trace}-{}-01", prime["spanId"].as_str().expect("id")).as_str())
     );
     let seen = std::fs::read_to_string(&app_log).expect("app log");
     let want = format!("00-{trace}-{}-01", warm["spanId"].as_str().expect("id"));

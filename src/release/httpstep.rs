@@ -80,6 +80,17 @@ fn secret_header(name: &str) -> bool {
     .any(|word| lower.contains(word))
 }
 
+/// The span's `traceparent`, unless the step's own headers carry one.
+fn add_traceparent(headers: &mut Vec<(String, String)>, traceparent: Option<&str>) {
+    if let Some(traceparent) = traceparent
+        && !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("traceparent"))
+    {
+        headers.push(("traceparent".to_string(), traceparent.to_string()));
+    }
+}
+
 /// A request with its `${VAR}`s expanded and its secrets registered.
 struct Prepared {
     url: url::Url,
@@ -129,14 +140,20 @@ fn prepare(step: &HttpStep) -> Result<Prepared, HttpError> {
     })
 }
 
-/// Runs the request; on success returns the final status line.
-pub(crate) fn run(step: &HttpStep, deadline: Instant) -> Result<String, HttpError> {
+/// Runs the request; on success returns the final status line. `traceparent`
+/// (the step's span) goes on as the W3C header, unless the step sets its own.
+pub(crate) fn run(
+    step: &HttpStep,
+    deadline: Instant,
+    traceparent: Option<&str>,
+) -> Result<String, HttpError> {
     let Prepared {
         url: parsed,
         shown,
-        headers,
+        mut headers,
         body,
     } = prepare(step)?;
+    add_traceparent(&mut headers, traceparent);
 
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("preheat/", env!("CARGO_PKG_VERSION")))
@@ -335,5 +352,19 @@ mod tests {
         assert!(secret_header("Authorization"));
         assert!(secret_header("X-Api-Key"));
         assert!(!secret_header("Content-Type"));
+    }
+
+    #[test]
+    fn the_span_goes_on_unless_the_step_sets_its_own_traceparent() {
+        let span = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut headers = vec![("Accept".to_string(), "*/*".to_string())];
+        add_traceparent(&mut headers, Some(span));
+        assert_eq!(headers[1], ("traceparent".to_string(), span.to_string()));
+        let mut own = vec![("TraceParent".to_string(), "00-own-01".to_string())];
+        add_traceparent(&mut own, Some(span));
+        assert_eq!(own.len(), 1);
+        let mut off = Vec::new();
+        add_traceparent(&mut off, None);
+        assert!(off.is_empty());
     }
 }

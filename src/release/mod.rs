@@ -374,7 +374,8 @@ fn run_step(
     end
 }
 
-/// `traceparent` goes into the step's environment as `TRACEPARENT` (the spec's carrier).
+/// `traceparent` goes into a process step's environment as `TRACEPARENT` (the
+/// spec's carrier), and onto an HTTP step's request as its `traceparent` header.
 fn run_action(step: &Step, dir: &Path, deadline: Instant, traceparent: Option<&str>) -> StepEnd {
     match &step.action {
         Action::Command(run) => {
@@ -408,7 +409,7 @@ fn run_action(step: &Step, dir: &Path, deadline: Instant, traceparent: Option<&s
                 http.method.as_str(),
                 http.url.raw()
             ));
-            match httpstep::run(http, deadline) {
+            match httpstep::run(http, deadline, traceparent) {
                 Ok(line) => {
                     output::sub_bullet(&line);
                     StepEnd::Ok
