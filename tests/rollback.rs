@@ -415,19 +415,7 @@ fn a_dyno_that_crashed_and_is_not_up_by_the_deadline_is_rolled_back() {
     let api = deploying_v43();
     // Crashed once, then starting for good (a boot that never binds).
     script_web1(&api, &[("crashed", None), ("starting", None)]);
-    let web = router(&api, 0, Duration::ZERO);
-    let hook = receiver();
-    let toml = toml(&web, &hook).replace("deadline = \"20s\"", "deadline = \"2s\"");
-    let run = await_live(&api, "43", &toml);
-    let out = run.all();
-    assert_eq!(run.code, Some(1), "{out}");
-    assert!(
-        out.contains(
-            "rolled back v43 → v42: web.1 crashed on v43 and was not up by the 2.0s deadline"
-        ),
-        "{out}"
-    );
-    assert_eq!(webhook(&hook)["outcome"], "rolled_back");
+    rolled_back_at_a_two_second_deadline(&api);
 }
 
 #[test]
@@ -438,10 +426,15 @@ fn a_crashed_dyno_is_rolled_back_when_the_deadline_passes_during_a_dyno_list() {
     api.state().on_dyno_list.push_back(Box::new(|_| {
         std::thread::sleep(Duration::from_secs(3));
     }));
-    let web = router(&api, 0, Duration::ZERO);
+    rolled_back_at_a_two_second_deadline(&api);
+}
+
+/// await-live v43 with a 2 s deadline rolls back, for `web.1` crashed and not up.
+fn rolled_back_at_a_two_second_deadline(api: &PlatformApi) {
+    let web = router(api, 0, Duration::ZERO);
     let hook = receiver();
     let toml = toml(&web, &hook).replace("deadline = \"20s\"", "deadline = \"2s\"");
-    let run = await_live(&api, "43", &toml);
+    let run = await_live(api, "43", &toml);
     let out = run.all();
     assert_eq!(run.code, Some(1), "{out}");
     assert!(
