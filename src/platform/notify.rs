@@ -11,7 +11,7 @@ use crate::config::template::MissingVar;
 use crate::platform::Dyno;
 use crate::redact;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
