@@ -409,17 +409,22 @@ impl Watch<'_> {
 
     /// Step 2: every web dyno is up on this release or a later one.
     fn dynos_up(&mut self) -> Result<(), Stop> {
+        let mut crash_log = Crashes::default();
+        let result = self.watch_dynos(&mut crash_log);
+        // Every way this step can time out goes through the crash check.
+        result.map_err(|stop| self.timed_out(&crash_log, stop))
+    }
+
+    fn watch_dynos(&mut self, crash_log: &mut Crashes) -> Result<(), Stop> {
         let api = &self.session.api;
         let version = self.version;
         output::bullet("Web dynos");
         let mut last = String::new();
         let mut empty = 0;
         let mut checked_newer = false;
-        let mut crash_log = Crashes::default();
         let waiting_for = format!("every web dyno to be up on v{version}");
         loop {
-            let mut dynos: Vec<Dyno> = Self::polled(api.dynos(self.deadline), &waiting_for)
-                .map_err(|stop| self.timed_out(&crash_log, stop))?
+            let mut dynos: Vec<Dyno> = Self::polled(api.dynos(self.deadline), &waiting_for)?
                 .into_iter()
                 .filter(|d| d.process_type() == "web")
                 .collect();
@@ -472,16 +477,13 @@ impl Watch<'_> {
             }
             if !checked_newer && dynos.iter().any(|d| d.version() > Some(version)) {
                 checked_newer = true;
-                let release = Self::polled(api.release(version, self.deadline), &waiting_for)
-                    .map_err(|stop| self.timed_out(&crash_log, stop))?;
+                let release = Self::polled(api.release(version, self.deadline), &waiting_for)?;
                 if !release.current {
-                    let newest = Self::polled(api.newest_release(self.deadline), &waiting_for)
-                        .map_err(|stop| self.timed_out(&crash_log, stop))?;
+                    let newest = Self::polled(api.newest_release(self.deadline), &waiting_for)?;
                     return Err(Stop::Superseded(newest.map(|r| r.version)));
                 }
             }
-            self.next_poll(&waiting_for)
-                .map_err(|stop| self.timed_out(&crash_log, stop))?;
+            self.next_poll(&waiting_for)?;
         }
     }
 

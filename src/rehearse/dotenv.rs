@@ -21,14 +21,13 @@ pub(super) fn dotenv(dir: &Path) -> Result<Vec<(String, String)>, String> {
 /// never shows a value (a `.env` holds secrets).
 pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, String)>, String> {
     let help = "Each line must look like `NAME=value`, as `heroku local` reads it.";
-    let line_of = |offset: usize| bytes[..offset].split(|b| *b == b'\n').count();
-    if let Err(error) = std::str::from_utf8(bytes) {
-        let line = line_of(error.valid_up_to());
-        return Err(format!(
+    let file = std::str::from_utf8(bytes).map_err(|error| {
+        let line = bytes[..error.valid_up_to()].split(|b| *b == b'\n').count();
+        format!(
             "{}:{line}: the file is not UTF-8 text\n\n{help}",
             path.display()
-        ));
-    }
+        )
+    })?;
     dotenvy::from_read_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| match error {
@@ -36,7 +35,7 @@ pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, Str
                 // dotenvy hands back either the line or only its value, so
                 // the name is read from the file's line, never from `text`.
                 let first = text.lines().next().unwrap_or_default();
-                let Some((number, line)) = failing_line(bytes, first) else {
+                let Some((number, line)) = failing_line(file, first) else {
                     return format!("{}: a line is not `NAME=value`\n\n{help}", path.display());
                 };
                 let place = format!("{}:{number}", path.display());
@@ -62,12 +61,11 @@ pub(crate) fn parse_dotenv(bytes: &[u8], path: &Path) -> Result<Vec<(String, Str
 /// The number and text of the first line that is `first` (blanks aside),
 /// or whose value after the first `=` is `first`; each comparison stops at
 /// its line's end, so this is linear.
-fn failing_line<'a>(bytes: &'a [u8], first: &str) -> Option<(usize, &'a str)> {
+fn failing_line<'a>(text: &'a str, first: &str) -> Option<(usize, &'a str)> {
     let first = first.trim();
     if first.is_empty() {
         return None;
     }
-    let text = std::str::from_utf8(bytes).ok()?;
     text.split('\n')
         .enumerate()
         .find(|(_, line)| {
